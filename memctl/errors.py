@@ -1,0 +1,40 @@
+"""Typed errors of the memctl library.
+
+Every error the library raises on purpose is a :class:`MemctlError`. The CLI maps each class to
+an exit code (``exit_code``) and prints ``str(error)`` as one line on stderr; messages never hold
+a password (URLs in them are rendered with ``hide_password=True``).
+"""
+
+from __future__ import annotations
+
+
+class MemctlError(Exception):
+    """Base class of memctl's errors. ``exit_code`` is the CLI's exit status for it."""
+
+    exit_code = 2
+
+
+class ConfigError(MemctlError):
+    """Bad configuration or usage: an unusable URL, a missing file, an option out of range."""
+
+
+class DatabaseUnavailable(MemctlError):
+    """The database cannot be reached, or the embedded server cannot be started."""
+
+
+class NotFound(MemctlError):
+    """A name given on the command line (organisation slug, model, revision) names nothing."""
+
+
+class DatasetError(MemctlError):
+    """A dataset file is unreadable, or its shape does not fit the target (e.g. wrong dimension)."""
+
+
+class SchemaNotReady(MemctlError):
+    """The database is not migrated far enough for the command (run ``memctl migrate``)."""
+
+
+class LockHeld(MemctlError):
+    """Another memctl run holds the advisory lock; cron should try later (exit 75, EX_TEMPFAIL)."""
+
+    exit_code = 75

@@ -1,0 +1,120 @@
+"""The schema objects that are not tables: functions, triggers, the role, row-level security.
+
+This module is the models' side of them (what verify-schema expects); the migrations carry
+frozen copies of the same statements. Sources: schema.md rules 2 (RLS, ``current_org_id()``,
+``memory_app``), 4 (``touch_updated_at``) and the memories version trigger.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+
+from memctl.models.base import SCHEMA, metadata
+
+APP_ROLE = "memory_app"
+POLICY_NAME = "tenant_isolation"
+TOUCH_TRIGGER = "trg_touch_updated_at"
+VERSION_TRIGGER = "trg_memories_record_version"
+# Global tables without org_id (schema.md "Global tables"); every other table is tenant-owned.
+REFERENCE_TABLES = ("organizations", "embedding_models", "memory_access_policies")
+
+CREATE_SCHEMA = [
+    "CREATE EXTENSION IF NOT EXISTS vector",
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+]
+
+CREATE_ROLE = f"""DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+        CREATE ROLE {APP_ROLE} NOLOGIN;
+    END IF;
+END
+$$"""
+
+CURRENT_ORG_ID = f"""CREATE OR REPLACE FUNCTION {SCHEMA}.current_org_id() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ SELECT nullif(current_setting('app.current_org_id', true), '')::uuid $$"""
+
+# convert_to() is STABLE, so PostgreSQL refuses it in a generated column; in one database the
+# encoding cannot change, so the wrapped expression is immutable in fact.
+SHA256_HEX = f"""CREATE OR REPLACE FUNCTION {SCHEMA}.sha256_hex(content text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT encode(sha256(convert_to(content, 'UTF8')), 'hex') $$"""
+
+TOUCH_UPDATED_AT = f"""CREATE OR REPLACE FUNCTION {SCHEMA}.touch_updated_at() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$"""
+
+RECORD_MEMORY_VERSION = f"""CREATE OR REPLACE FUNCTION {SCHEMA}.record_memory_version() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO {SCHEMA}.memory_versions
+        (org_id, memory_id, version_num, content, content_hash, changed_by, change_reason)
+    SELECT OLD.org_id, OLD.id, coalesce(max(v.version_num), 0) + 1, OLD.content, OLD.content_hash,
+           nullif(current_setting('app.changed_by', true), ''),
+           nullif(current_setting('app.change_reason', true), '')
+      FROM {SCHEMA}.memory_versions v
+     WHERE v.org_id = OLD.org_id AND v.memory_id = OLD.id;
+    RETURN NEW;
+END
+$$"""
+
+VERSION_TRIGGER_SQL = (
+    f"CREATE TRIGGER {VERSION_TRIGGER} AFTER UPDATE OF content ON {SCHEMA}.memories "
+    f"FOR EACH ROW WHEN (OLD.content IS DISTINCT FROM NEW.content) "
+    f"EXECUTE FUNCTION {SCHEMA}.record_memory_version()"
+)
+
+FUNCTIONS = ("current_org_id", "sha256_hex", "touch_updated_at", "record_memory_version")
+
+
+def touch_trigger(table: str) -> str:
+    """``CREATE TRIGGER trg_touch_updated_at BEFORE UPDATE ON <table>`` (rule 4)."""
+    return (f"CREATE TRIGGER {TOUCH_TRIGGER} BEFORE UPDATE ON {SCHEMA}.{table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.touch_updated_at()")
+
+
+def tables_with_updated_at() -> list[str]:
+    """Names of the model tables that have an ``updated_at`` column, sorted."""
+    return sorted(t.name for t in metadata.tables.values() if "updated_at" in t.c)
+
+
+def tenant_tables() -> list[str]:
+    """Names of the model tables that have an ``org_id`` column (RLS applies), sorted."""
+    return sorted(t.name for t in metadata.tables.values() if "org_id" in t.c)
+
+
+def rls_statements(table: str) -> list[str]:
+    """ENABLE + FORCE row-level security, the policies and grants of one table (rule 2)."""
+    q = f"{SCHEMA}.{table}"
+    cur = f"{SCHEMA}.current_org_id()"
+    key = "id" if table == "organizations" else "org_id"
+    stmts = [
+        f"ALTER TABLE {q} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {q} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY {POLICY_NAME} ON {q} TO {APP_ROLE} USING ({key} = {cur}) WITH CHECK ({key} = {cur})",
+    ]
+    if table == "memory_access_policies":
+        # S4: platform-wide policies (org_id IS NULL) are readable by every tenant, writable by none.
+        stmts.append(f"CREATE POLICY platform_read ON {q} FOR SELECT TO {APP_ROLE} USING (org_id IS NULL)")
+    return stmts
+
+
+def grant_statements() -> list[str]:
+    """Privileges of ``memory_app``: DML on tenant tables, read-only on embedding_models."""
+    return [
+        f"GRANT USAGE ON SCHEMA {SCHEMA} TO {APP_ROLE}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {APP_ROLE}",
+        f"REVOKE INSERT, UPDATE, DELETE ON {SCHEMA}.embedding_models FROM {APP_ROLE}",
+    ]
+
+
+def table(name: str) -> Table:
+    """The model Table ``agent_memory.<name>``."""
+    return metadata.tables[f"{SCHEMA}.{name}"]

@@ -1,0 +1,173 @@
+"""Embedding spaces and the embeddings of memories (schema.md "embedding_models", "Embeddings").
+
+Embeddings live beside their owner, one row per (owner, model), in an untyped ``vector`` column
+checked against the model's ``dim``. Each registered model gets one HNSW partial expression index
+per embedding table (:func:`hnsw_index`); queries must use the same expression
+(``embedding::vector(<dim>) <=> $1`` with ``model_id = <id>``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from pgvector.sqlalchemy import HALFVEC, VECTOR
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    MetaData,
+    SmallInteger,
+    Table,
+    UniqueConstraint,
+    cast,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from memctl.models.base import SCHEMA, SMALLINT, Base, created_at, enum_check, fk_index, org_pk, tenant_fk
+from memctl.models.enums import Distance, IndexStorage
+
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # S3's Vector(384)
+DEFAULT_MODEL_DIM = 384
+DEFAULT_HNSW_M = 16  # S5: m = 16 (also pgvector's default)
+DEFAULT_HNSW_EF_CONSTRUCTION = 64  # S5: ef_construction = 64 (also pgvector's default)
+MAX_DIM = {IndexStorage.VECTOR: 2000, IndexStorage.HALFVEC: 4000}  # pgvector HNSW limits
+
+EMBEDDING_TABLES = ("memory_embeddings", "consolidated_memory_embeddings")
+
+# distance -> (SQL operator, opclass suffix); pgvector README "Querying" and "HNSW".
+DISTANCE_OPS = {
+    Distance.COSINE: ("<=>", "cosine_ops"),
+    Distance.L2: ("<->", "l2_ops"),
+    Distance.INNER_PRODUCT: ("<#>", "ip_ops"),
+}
+
+
+class EmbeddingModel(Base):
+    """A registered embedding space: name, dimension, distance and its HNSW build parameters."""
+
+    __tablename__ = "embedding_models"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        UniqueConstraint("id", "dim"),
+        CheckConstraint("dim >= 1 AND dim <= 16000", name="dim_range"),
+        enum_check("distance", Distance),
+        enum_check("index_storage", IndexStorage),
+        CheckConstraint(
+            "(index_storage = 'vector' AND dim <= 2000) OR (index_storage = 'halfvec' AND dim <= 4000)",
+            name="hnsw_dim_limit",
+        ),
+        CheckConstraint("hnsw_m >= 2 AND hnsw_m <= 100", name="hnsw_m_range"),
+        CheckConstraint("hnsw_ef_construction >= 2 * hnsw_m AND hnsw_ef_construction <= 1000",
+                        name="hnsw_ef_construction_range"),
+        Index("uq_embedding_models_is_default", "is_default", unique=True, postgresql_where=text("is_default")),
+    )
+
+    id: Mapped[int] = mapped_column(SMALLINT, Identity(always=True), primary_key=True)
+    name: Mapped[str]
+    dim: Mapped[int] = mapped_column(SMALLINT)
+    distance: Mapped[str] = mapped_column(server_default=text("'cosine'"))
+    index_storage: Mapped[str] = mapped_column(server_default=text("'vector'"))
+    hnsw_m: Mapped[int] = mapped_column(SMALLINT, server_default=text(str(DEFAULT_HNSW_M)))
+    hnsw_ef_construction: Mapped[int] = mapped_column(
+        SMALLINT, server_default=text(str(DEFAULT_HNSW_EF_CONSTRUCTION)))
+    is_default: Mapped[bool] = mapped_column(server_default=text("false"))
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+def _embedding_table_args(table: str, owner_col: str, owner_table: str) -> tuple:
+    return (
+        tenant_fk(["org_id", owner_col], owner_table, "CASCADE"),
+        ForeignKeyConstraint(["model_id", "dim"], [f"{SCHEMA}.embedding_models.id",
+                                                   f"{SCHEMA}.embedding_models.dim"], ondelete="RESTRICT"),
+        fk_index("model_id", "dim"),
+        CheckConstraint("vector_dims(embedding) = dim", name="embedding_dim"),
+    )
+
+
+class MemoryEmbedding(Base):
+    """The embedding of a memory in one model's space (S4 memory_embeddings). PK (org_id, memory_id, model_id)."""
+
+    __tablename__ = "memory_embeddings"
+    __table_args__ = _embedding_table_args("memory_embeddings", "memory_id", "memories")
+
+    org_id: Mapped[uuid.UUID] = org_pk()
+    memory_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(SMALLINT, primary_key=True)
+    dim: Mapped[int] = mapped_column(SMALLINT)
+    embedding: Mapped[object] = mapped_column(VECTOR())
+    external_vector_id: Mapped[str | None]  # S4 vector_id
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+class ConsolidatedMemoryEmbedding(Base):
+    """The embedding of a consolidated memory in one model's space (S2 idx_cm_embedding)."""
+
+    __tablename__ = "consolidated_memory_embeddings"
+    __table_args__ = _embedding_table_args(
+        "consolidated_memory_embeddings", "consolidated_memory_id", "consolidated_memories")
+
+    org_id: Mapped[uuid.UUID] = org_pk()
+    consolidated_memory_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(SMALLINT, primary_key=True)
+    dim: Mapped[int] = mapped_column(SMALLINT)
+    embedding: Mapped[object] = mapped_column(VECTOR())
+    external_vector_id: Mapped[str | None]
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What an HNSW index of a model depends on: a row of embedding_models."""
+
+    id: int
+    name: str
+    dim: int
+    distance: str = Distance.COSINE
+    index_storage: str = IndexStorage.VECTOR
+    hnsw_m: int = DEFAULT_HNSW_M
+    hnsw_ef_construction: int = DEFAULT_HNSW_EF_CONSTRUCTION
+
+    @property
+    def operator(self) -> str:
+        """The pgvector distance operator of this model (``<=>`` cosine, ``<->`` l2, ``<#>`` ip)."""
+        return DISTANCE_OPS[Distance(self.distance)][0]
+
+    @property
+    def opclass(self) -> str:
+        """The HNSW operator class, e.g. ``vector_cosine_ops`` or ``halfvec_ip_ops``."""
+        return f"{self.index_storage}_{DISTANCE_OPS[Distance(self.distance)][1]}"
+
+    @property
+    def cast_sql(self) -> str:
+        """The indexed expression's type, e.g. ``vector(384)``: queries cast ``embedding`` to it."""
+        return f"{self.index_storage}({self.dim})"
+
+
+def hnsw_index_name(table: str, model_id: int) -> str:
+    """``ix_<table>_hnsw_<model_id>`` (schema.md "Embeddings")."""
+    return f"ix_{table}_hnsw_{model_id}"
+
+
+def hnsw_index(table: str, model: ModelSpec) -> Index:
+    """The HNSW partial expression index of ``model`` on embedding table ``table``.
+
+    ``USING hnsw ((embedding::vector(dim)) <opclass>) WITH (m, ef_construction) WHERE model_id = id``.
+    Built on a scratch Table so that it is not attached to the models' MetaData.
+    """
+    scratch = Table(table, MetaData(schema=SCHEMA), Column("embedding", VECTOR()),
+                    Column("model_id", SmallInteger))
+    type_ = VECTOR(model.dim) if model.index_storage == IndexStorage.VECTOR else HALFVEC(model.dim)
+    expr = cast(scratch.c.embedding, type_).label("embedding_typed")
+    return Index(
+        hnsw_index_name(table, model.id),
+        expr,
+        postgresql_using="hnsw",
+        postgresql_with={"m": model.hnsw_m, "ef_construction": model.hnsw_ef_construction},
+        postgresql_ops={"embedding_typed": model.opclass},
+        postgresql_where=scratch.c.model_id == model.id,
+    )
