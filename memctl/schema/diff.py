@@ -1,0 +1,86 @@
+"""Compare two :class:`Snapshot` objects into :class:`Finding` records (drift)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from memctl.schema.catalog import Snapshot
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference between what the models say and what the database holds.
+
+    ``kind`` is the object category (``table``, ``foreign_key``, ``index`` ...) for a missing or
+    extra object, or ``category.attribute`` (``index.with_params``, ``column.type``) for a changed
+    one. ``object`` is ``schema.table[.name]``. ``expected``/``actual`` are None when absent.
+    """
+
+    kind: str
+    object: str
+    expected: str | None
+    actual: str | None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _summary(category: str, attrs: dict[str, Any]) -> str:
+    if "definition" in attrs:
+        return attrs["definition"]
+    if category == "index":
+        keys = ", ".join(f"{k} {o}".strip() for k, o in zip(attrs["keys"], attrs["opclasses"], strict=True))
+        out = f"{'UNIQUE ' if attrs['unique'] else ''}USING {attrs['method']} ({keys})"
+        if attrs["with_params"]:
+            out += " WITH (" + ", ".join(f"{k}={v}" for k, v in sorted(attrs["with_params"].items())) + ")"
+        return out + (f" WHERE {attrs['predicate']}" if attrs["predicate"] else "")
+    if category == "column":
+        return f"{attrs['type']}{' NOT NULL' if attrs['not_null'] else ''}"
+    if category == "policy":
+        return f"{attrs['command']} TO {','.join(attrs['roles'])} USING ({attrs['using']}) WITH CHECK ({attrs['with_check']})"
+    if category == "function":
+        return f"RETURNS {attrs['result']} {attrs['volatility']}"
+    return "present"
+
+
+# Attributes compared for objects present on both sides, per category (others are compared whole).
+_IGNORED = {"column": set(), "index": set()}
+
+# Categories whose missing/extra objects would only repeat a finding on their table.
+_TABLE_SCOPED = ("column", "primary_key", "foreign_key", "unique", "check", "exclusion", "index",
+                 "policy", "trigger")
+
+
+def diff(expected: Snapshot, actual: Snapshot) -> list[Finding]:
+    """Findings that turn ``actual`` into ``expected``; empty when they agree.
+
+    Objects of a missing or extra table are reported once, as the table.
+    """
+    findings: list[Finding] = []
+    schema = expected.schema
+    exp_tables, act_tables = set(expected.get("table")), set(actual.get("table"))
+    only_one_side = exp_tables ^ act_tables
+    categories = sorted(set(expected.objects) | set(actual.objects))
+    for category in categories:
+        exp, act = expected.get(category), actual.get(category)
+        for name in sorted(set(exp) | set(act)):
+            if category in _TABLE_SCOPED and name.split(".", 1)[0] in only_one_side:
+                continue
+            obj = f"{schema}.{name}"
+            if name not in act:
+                findings.append(Finding(category, obj, _summary(category, exp[name]), None))
+            elif name not in exp:
+                findings.append(Finding(category, obj, None, _summary(category, act[name])))
+            else:
+                for attr in sorted(set(exp[name]) | set(act[name])):
+                    e, a = exp[name].get(attr), act[name].get(attr)
+                    if e != a:
+                        findings.append(Finding(f"{category}.{attr}", obj,
+                                                None if e is None else _show(e),
+                                                None if a is None else _show(a)))
+    return findings

@@ -1,0 +1,95 @@
+"""The expected catalog: the models' DDL applied to a scratch database, then snapshotted.
+
+Comparing catalog with catalog lets PostgreSQL itself normalise every expression (CHECKs,
+defaults, predicates, policies), so no deparsing rule of ours can disagree with the server's.
+The scratch database ``memctl_ref_<random>`` is created on the same server and always dropped.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.schema import CreateIndex
+
+from memctl.database import make_engine
+from memctl.errors import DatabaseUnavailable
+from memctl.models import SCHEMA, ModelSpec, hnsw_index, metadata
+from memctl.models import ddl
+from memctl.models.embeddings import EMBEDDING_TABLES
+from memctl.schema.catalog import Snapshot, read_snapshot
+
+
+def model_statements_before_tables() -> list[str]:
+    """Extension, schema, role and functions the tables depend on (revision 0001's objects)."""
+    return [*ddl.CREATE_SCHEMA, ddl.CREATE_ROLE, ddl.CURRENT_ORG_ID, ddl.SHA256_HEX, ddl.TOUCH_UPDATED_AT]
+
+
+def model_statements_after_tables() -> list[str]:
+    """Triggers, RLS policies and grants, applied once the tables exist."""
+    stmts = [ddl.RECORD_MEMORY_VERSION, ddl.VERSION_TRIGGER_SQL]
+    stmts += [ddl.touch_trigger(t) for t in ddl.tables_with_updated_at()]
+    for t in sorted(set(ddl.tenant_tables()) | {"organizations"}):
+        stmts += ddl.rls_statements(t)
+    return stmts + ddl.grant_statements()
+
+
+def hnsw_statements(models: Sequence[ModelSpec], dialect) -> list[str]:
+    """One CREATE INDEX per (embedding table, registered model)."""
+    return [str(CreateIndex(hnsw_index(t, m)).compile(dialect=dialect))
+            for m in models for t in EMBEDDING_TABLES]
+
+
+async def registered_models(conn: AsyncConnection) -> list[ModelSpec]:
+    """The rows of embedding_models as :class:`ModelSpec` (empty if the table does not exist)."""
+    exists = (await conn.execute(text("SELECT to_regclass(:t)"), {"t": f"{SCHEMA}.embedding_models"})).scalar()
+    if exists is None:
+        return []
+    rows = (await conn.execute(text(
+        f"SELECT id, name, dim, distance, index_storage, hnsw_m, hnsw_ef_construction "
+        f"FROM {SCHEMA}.embedding_models ORDER BY id"))).mappings().all()
+    return [ModelSpec(**r) for r in rows]
+
+
+async def _apply_models(conn: AsyncConnection, models: Sequence[ModelSpec]) -> None:
+    for stmt in model_statements_before_tables():
+        await conn.exec_driver_sql(stmt)
+    await conn.run_sync(metadata.create_all)
+    for m in models:
+        await conn.execute(text(
+            f"INSERT INTO {SCHEMA}.embedding_models (id, name, dim, distance, index_storage, hnsw_m, "
+            f"hnsw_ef_construction) OVERRIDING SYSTEM VALUE VALUES (:id, :name, :dim, :distance, "
+            f":index_storage, :hnsw_m, :hnsw_ef_construction)"), vars(m))
+    for stmt in hnsw_statements(models, conn.dialect):
+        await conn.exec_driver_sql(stmt)
+    for stmt in model_statements_after_tables():
+        await conn.exec_driver_sql(stmt)
+
+
+async def reference_snapshot(admin: AsyncEngine, url: URL, models: Sequence[ModelSpec]) -> Snapshot:
+    """Snapshot of the schema the models define, with one HNSW index per model in ``models``.
+
+    ``admin`` is an engine on the live server (used to create and drop the scratch database);
+    ``url`` is its URL. Raises :class:`DatabaseUnavailable` if the role may not create databases.
+    """
+    name = f"memctl_ref_{secrets.token_hex(6)}"
+    auto = admin.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        async with auto.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot build the reference"
+        raise DatabaseUnavailable(
+            f"verify-schema needs CREATEDB to build its reference schema: {str(exc).splitlines()[0]}") from None
+    scratch = make_engine(url.set(database=name), pool_size=1)
+    try:
+        async with scratch.begin() as conn:
+            await _apply_models(conn, models)
+        async with scratch.connect() as conn:
+            return await read_snapshot(conn, SCHEMA)
+    finally:
+        await scratch.dispose()
+        async with auto.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

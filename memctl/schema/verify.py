@@ -1,0 +1,83 @@
+"""``verify-schema``: prove the live database is what the code says it is.
+
+Compares the live catalog of ``agent_memory`` with a reference built from the models (see
+:mod:`memctl.schema.reference`), and checks what a diff cannot see: the pgvector extension
+(0.8 or newer, schema.md "Minimum server") and the Alembic revision (must be head).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from memctl import migrate
+from memctl.config import mask_url
+from memctl.models import SCHEMA
+from memctl.schema.catalog import Snapshot, read_snapshot
+from memctl.schema.diff import Finding, diff
+from memctl.schema.reference import reference_snapshot, registered_models
+
+MIN_PGVECTOR = (0, 8, 0)  # iterative index scans (schema.md "Minimum server")
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of verify-schema: the findings (empty = clean) and what was compared.
+
+    ``checked`` counts the expected objects per category (tables, columns, indexes ...).
+    """
+
+    database: str
+    revision: str | None
+    head: str
+    pgvector: str | None
+    findings: list[Finding] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing drifted."""
+        return not self.findings
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split(".") if p.isdigit())
+
+
+async def live_snapshot(engine: AsyncEngine) -> Snapshot:
+    """Snapshot of the live ``agent_memory`` schema."""
+    async with engine.connect() as conn:
+        return await read_snapshot(conn, SCHEMA)
+
+
+async def verify_schema(engine: AsyncEngine, url: URL) -> VerifyResult:
+    """Compare the live schema with the models; every difference is a :class:`Finding`.
+
+    ``url`` is the live database's URL (the reference database is created beside it).
+    Raises :class:`~memctl.errors.DatabaseUnavailable` if the reference cannot be built.
+    """
+    head = migrate.head_revision()
+    revision = await migrate.current_revision(engine)
+    async with engine.connect() as conn:
+        pgvector = (await conn.execute(text(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'"))).scalar()
+        models = await registered_models(conn)
+        has_schema = (await conn.execute(text(
+            "SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": SCHEMA})).scalar()
+    result = VerifyResult(mask_url(url), revision, head, pgvector)
+    if revision != head:
+        result.findings.append(Finding("revision", "alembic_version", head, revision))
+    if pgvector is None or _version_tuple(pgvector) < MIN_PGVECTOR:
+        result.findings.append(Finding("extension", "vector", ">= 0.8.0", pgvector))
+    if not has_schema:
+        result.findings.append(Finding("schema", SCHEMA, "present", None))
+        return result
+    expected = await reference_snapshot(engine, url, models)
+    actual = await live_snapshot(engine)
+    result.findings += diff(expected, actual)
+    result.checked = dict(Counter({cat: len(objs) for cat, objs in expected.objects.items()}))
+    return result
