@@ -1,0 +1,198 @@
+"""The only module that formats output: rich tables for people, JSON and CSV for machines.
+
+Data goes to stdout; chatter (progress, notes, errors) goes to stderr. Each result type maps to
+one or more :class:`Section` (a titled table) through :func:`sections`; JSON is the result's
+dataclass fields plus its derived flags (``clean``, ``valid``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import json
+import sys
+import uuid
+from dataclasses import dataclass
+from functools import singledispatch
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from memctl.bench import BenchResult
+from memctl.checks import CheckResult
+from memctl.embedded import EmbeddedStatus
+from memctl.migrate import MigrationResult, RevisionInfo
+from memctl.schema import VerifyResult
+from memctl.seed import SeedResult
+
+stdout = Console(soft_wrap=False)
+stderr = Console(stderr=True)
+
+
+@dataclass
+class Section:
+    """A titled table: ``columns`` names and ``rows`` of cell values (any JSON-able values)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    caption: str | None = None
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, uuid.UUID | Path | decimal.Decimal):
+        return str(obj)
+    if isinstance(obj, dt.datetime | dt.date):
+        return obj.isoformat()
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+_DERIVED = ("clean", "valid", "ok")
+
+
+def to_data(result: Any) -> Any:
+    """A result as plain JSON-able data: dataclass fields, plus ``clean``/``valid``/``ok`` if defined."""
+    if isinstance(result, list):
+        return [to_data(r) for r in result]
+    if dataclasses.is_dataclass(result):
+        data = {f.name: to_data(getattr(result, f.name)) for f in dataclasses.fields(result)}
+        for name in _DERIVED:
+            if isinstance(getattr(type(result), name, None), property):
+                data[name] = getattr(result, name)
+        return data
+    if isinstance(result, dict):
+        return {k: to_data(v) for k, v in result.items()}
+    return result
+
+
+def to_json(result: Any) -> str:
+    """The result as an indented JSON document."""
+    return json.dumps(to_data(result), indent=2, default=_jsonable)
+
+
+@singledispatch
+def sections(result: Any) -> list[Section]:
+    """Titled tables of a result; the fallback shows a dataclass as field/value rows."""
+    data = to_data(result)
+    return [Section(type(result).__name__, ["field", "value"], [[k, v] for k, v in data.items()])]
+
+
+@sections.register
+def _(result: list) -> list[Section]:
+    if result and isinstance(result[0], RevisionInfo):
+        rows = [[r.revision, r.down_revision or "", "yes" if r.applied else "no",
+                 ("head " if r.is_head else "") + ("current" if r.is_current else ""), r.description]
+                for r in result]
+        return [Section("Revisions", ["revision", "down_revision", "applied", "marks", "description"], rows)]
+    return [Section("Results", ["value"], [[str(r)] for r in result])]
+
+
+@sections.register
+def _(result: MigrationResult) -> list[Section]:
+    rows = [[result.direction, result.before or "base", result.after or "base",
+             " ".join(result.applied) or "(nothing to do)"]]
+    return [Section("Migration", ["direction", "from", "to", "revisions run"], rows)]
+
+
+@sections.register
+def _(result: EmbeddedStatus) -> list[Section]:
+    return [Section("Embedded server", ["pgdata", "initialised", "running", "pid", "url"],
+                    [[result.pgdata, result.initialised, result.running, result.pid or "", result.url or ""]])]
+
+
+@sections.register
+def _(result: VerifyResult) -> list[Section]:
+    checked = ", ".join(f"{n} {k}" for k, n in sorted(result.checked.items()))
+    caption = (f"database {result.database}; revision {result.revision or 'base'} (head {result.head}); "
+               f"pgvector {result.pgvector or 'absent'}; compared {checked or 'nothing'}")
+    if result.clean:
+        return [Section("verify-schema: no drift", ["result"], [["clean"]], caption)]
+    rows = [[f.kind, f.object, f.expected if f.expected is not None else "(absent)",
+             f.actual if f.actual is not None else "(absent)"] for f in result.findings]
+    return [Section(f"verify-schema: {len(rows)} finding(s)", ["kind", "object", "expected", "actual"], rows, caption)]
+
+
+@sections.register
+def _(result: SeedResult) -> list[Section]:
+    rows = [[result.source, f"{result.model} (id {result.model_id}{', registered' if result.model_registered else ''})",
+             result.organizations, result.agents, result.rows, result.memories_inserted, result.duplicates_skipped,
+             result.load_seconds, result.index_seconds, result.rows_per_second]]
+    return [Section("Seed", ["source", "model", "orgs", "agents", "rows", "inserted", "duplicates",
+                             "load s", "index s", "rows/s"], rows)]
+
+
+@sections.register
+def _(result: BenchResult) -> list[Section]:
+    scope = f"org {result.org}" if result.org else "all organisations"
+    caption = (f"model {result.model} (id {result.model_id}), index {result.index}, {result.rows} rows, {scope}, "
+               f"k={result.k}, {result.queries} queries, iterative_scan={result.iterative_scan}, "
+               f"truth {result.truth_seconds} s; plan: {result.plan.approximate_plan}")
+    if not result.valid:
+        why = [] if result.plan.approximate_uses_index else [f"approximate query does not use {result.index}: "
+                                                              f"{result.plan.approximate_plan}"]
+        if not result.plan.truth_avoids_index:
+            why.append(f"truth query uses {result.index}: {result.plan.truth_plan}")
+        return [Section("bench-hnsw: INVALID (not measured)", ["reason"], [[w] for w in why], caption)]
+    rows = [[p.ef_search, p.recall_mean, p.recall_min, p.p50_ms, p.p95_ms, p.p99_ms, p.qps, p.short_share]
+            for p in result.points]
+    return [Section(f"bench-hnsw: recall@{result.k} and latency by ef_search",
+                    ["ef_search", "recall mean", "recall min", "p50 ms", "p95 ms", "p99 ms", "QPS", "short share"],
+                    rows, caption)]
+
+
+@sections.register
+def _(result: CheckResult) -> list[Section]:
+    if result.clean:
+        return [Section("check-constraints: clean", ["rules run"], [[len(set(result.rules))]])]
+    rows = [[v.rule, v.table, v.count, ", ".join(v.sample), v.detail] for v in result.violations]
+    return [Section(f"check-constraints: {len(rows)} rule(s) broken",
+                    ["rule", "table", "count", "sample", "detail"], rows)]
+
+
+def emit(result: Any, *, as_json: bool = False, as_csv: bool = False) -> None:
+    """Write ``result`` to stdout as rich tables (default), JSON or CSV (first section's rows)."""
+    if as_json:
+        sys.stdout.write(to_json(result) + "\n")
+        return
+    if as_csv:
+        section = sections(result)[0]
+        writer = csv.writer(sys.stdout)
+        writer.writerow(section.columns)
+        writer.writerows(section.rows)
+        return
+    for section in sections(result):
+        table = Table(title=section.title, title_justify="left")
+        for col in section.columns:
+            table.add_column(col, overflow="fold")
+        for row in section.rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        stdout.print(table)
+        if section.caption:
+            stdout.print(section.caption, highlight=False, markup=False)
+
+
+def note(message: str) -> None:
+    """A line of chatter on stderr."""
+    stderr.print(message, highlight=False, markup=False)
+
+
+def error(message: str) -> None:
+    """The one error line on stderr: ``memctl: error: <message>``."""
+    stderr.print(f"memctl: error: {message}", highlight=False, markup=False, soft_wrap=True)
+
+
+def emit_steps(steps: list[tuple[str, Any]], *, as_json: bool = False) -> None:
+    """Several named results: one JSON object keyed by step, or each step's tables in order."""
+    if as_json:
+        sys.stdout.write(json.dumps({name: to_data(r) for name, r in steps}, indent=2, default=_jsonable) + "\n")
+        return
+    for name, result in steps:
+        stdout.rule(name)
+        emit(result)
