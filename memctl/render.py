@@ -168,7 +168,8 @@ def emit(result: Any, *, as_json: bool = False, as_csv: bool = False) -> None:
         writer.writerows(section.rows)
         return
     for section in sections(result):
-        table = Table(title=section.title, title_justify="left")
+        stdout.print(section.title, style="bold", highlight=False, markup=False)
+        table = Table()
         for col in section.columns:
             table.add_column(col, overflow="fold")
         for row in section.rows:

@@ -1,0 +1,76 @@
+"""One PostgreSQL server per test session (embedded, or DATABASE_URL's), a fresh database per module."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from memctl import embedded, migrate
+from memctl.config import normalise_url
+from memctl.database import make_engine
+
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-minilm-20k.npz"
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory) -> URL:
+    """Admin URL of the test server: DATABASE_URL if set, else an embedded server in a temp dir."""
+    raw = os.environ.get("DATABASE_URL")
+    if raw:
+        yield normalise_url(raw)
+        return
+    home = tmp_path_factory.mktemp("memctl-home")
+    url = embedded.start(home, database="postgres")
+    yield url
+    embedded.stop(home)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def db_url(server_url: URL, request) -> AsyncIterator[URL]:
+    """A fresh database for the test module, dropped afterwards."""
+    name = "t_" + re.sub(r"\W", "_", request.module.__name__.split(".")[-1])[:50]
+    admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield server_url.set(database=name)
+    async with admin.connect() as conn:
+        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.dispose()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def engine(db_url: URL) -> AsyncIterator[AsyncEngine]:
+    """An engine on the module's database (not migrated)."""
+    eng = make_engine(db_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def migrated(engine: AsyncEngine) -> AsyncEngine:
+    """The module's engine, its database upgraded to head. Pooled connections are recycled so the
+    pgvector codecs (registered on connect) apply once the extension exists."""
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def dataset_path() -> Path:
+    """The real dataset of shared/data (skips when it is absent)."""
+    if not DATASET.exists():
+        pytest.skip(f"dataset not found at {DATASET}")
+    return DATASET
+
+
+def url_arg(url: URL) -> str:
+    """A URL for --database-url (with its password, as a user would type it)."""
+    return url.render_as_string(hide_password=False)

@@ -1,0 +1,94 @@
+"""verify-schema: clean after migrate; every planted drift reported with the right object."""
+
+from sqlalchemy import text
+
+from memctl.schema import verify_schema
+
+S = "agent_memory"
+
+# (SQL that plants the drift, expected finding kind, expected object)
+DRIFTS = [
+    (f"ALTER TABLE {S}.memories DROP COLUMN last_injected_at", "column", f"{S}.memories.last_injected_at"),
+    (f"ALTER TABLE {S}.agents ADD COLUMN extra_col integer", "column", f"{S}.agents.extra_col"),
+    (f"ALTER TABLE {S}.directives ALTER COLUMN priority TYPE integer", "column.type", f"{S}.directives.priority"),
+    (f"ALTER TABLE {S}.projects ALTER COLUMN description SET NOT NULL", "column.not_null",
+     f"{S}.projects.description"),
+    (f"ALTER TABLE {S}.memories ALTER COLUMN confidence SET DEFAULT 0.5", "column.default",
+     f"{S}.memories.confidence"),
+    (f"ALTER TABLE {S}.consolidated_memories ALTER COLUMN source_count SET EXPRESSION AS "
+     f"(cardinality(source_memory_ids) + 1)", "column.generated", f"{S}.consolidated_memories.source_count"),
+    (f"ALTER TABLE {S}.memory_tags DROP CONSTRAINT pk_memory_tags, "
+     f"ADD CONSTRAINT pk_memory_tags PRIMARY KEY (org_id, tag, memory_id)", "primary_key.definition",
+     f"{S}.memory_tags.pk_memory_tags"),
+    (f"ALTER TABLE {S}.memories DROP CONSTRAINT fk_memories_org_id_session_id_sessions, "
+     f"ADD CONSTRAINT fk_memories_org_id_session_id_sessions FOREIGN KEY (org_id, session_id) "
+     f"REFERENCES {S}.sessions (org_id, id) ON DELETE SET NULL", "foreign_key.definition",
+     f"{S}.memories.fk_memories_org_id_session_id_sessions"),
+    (f"ALTER TABLE {S}.users DROP CONSTRAINT uq_users_org_id_external_id", "unique",
+     f"{S}.users.uq_users_org_id_external_id"),
+    (f"DROP INDEX {S}.uq_memories_org_id_agent_id_content_hash; CREATE UNIQUE INDEX "
+     f"uq_memories_org_id_agent_id_content_hash ON {S}.memories (org_id, agent_id, content_hash) "
+     f"WHERE status = 'active'", "index.predicate", f"{S}.memories.uq_memories_org_id_agent_id_content_hash"),
+    (f"ALTER TABLE {S}.directives DROP CONSTRAINT ck_directives_priority_range, ADD CONSTRAINT "
+     f"ck_directives_priority_range CHECK (priority >= 0 AND priority <= 1000)", "check.definition",
+     f"{S}.directives.ck_directives_priority_range"),
+    (f"ALTER TABLE {S}.organizations DROP CONSTRAINT ck_organizations_slug_format", "check",
+     f"{S}.organizations.ck_organizations_slug_format"),
+    (f"DROP INDEX {S}.ix_memory_embeddings_hnsw_1; CREATE INDEX ix_memory_embeddings_hnsw_1 ON "
+     f"{S}.memory_embeddings USING hnsw ((embedding::vector(384)) vector_cosine_ops) "
+     f"WITH (m = 32, ef_construction = 64) WHERE model_id = 1", "index.with_params",
+     f"{S}.memory_embeddings.ix_memory_embeddings_hnsw_1"),
+    (f"DROP INDEX {S}.ix_consolidated_memory_embeddings_hnsw_1; CREATE INDEX "
+     f"ix_consolidated_memory_embeddings_hnsw_1 ON {S}.consolidated_memory_embeddings USING hnsw "
+     f"((embedding::vector(384)) vector_l2_ops) WITH (m = 16, ef_construction = 64) WHERE model_id = 1",
+     "index.opclasses", f"{S}.consolidated_memory_embeddings.ix_consolidated_memory_embeddings_hnsw_1"),
+    (f"DROP INDEX {S}.ix_memories_content_tsv; CREATE INDEX ix_memories_content_tsv ON {S}.memories "
+     f"USING gist (content_tsv)", "index.method", f"{S}.memories.ix_memories_content_tsv"),
+    (f"DROP INDEX {S}.ix_memories_org_id_category; CREATE INDEX ix_memories_org_id_category ON "
+     f"{S}.memories (org_id, tier)", "index.keys", f"{S}.memories.ix_memories_org_id_category"),
+    (f"DROP INDEX {S}.ix_memories_expires_at", "index", f"{S}.memories.ix_memories_expires_at"),
+    (f"ALTER TABLE {S}.memory_tags NO FORCE ROW LEVEL SECURITY", "table.rls_forced", f"{S}.memory_tags"),
+    (f"ALTER TABLE {S}.sessions DISABLE ROW LEVEL SECURITY", "table.rls_enabled", f"{S}.sessions"),
+    (f"DROP POLICY tenant_isolation ON {S}.memories", "policy", f"{S}.memories.tenant_isolation"),
+    (f"ALTER POLICY tenant_isolation ON {S}.agents USING (true)", "policy.using", f"{S}.agents.tenant_isolation"),
+    (f"DROP TRIGGER trg_touch_updated_at ON {S}.agents", "trigger", f"{S}.agents.trg_touch_updated_at"),
+    (f"CREATE OR REPLACE FUNCTION {S}.current_org_id() RETURNS uuid LANGUAGE sql STABLE PARALLEL SAFE "
+     f"AS $$ SELECT current_setting('app.current_org_id', true)::uuid $$", "function.body",
+     f"{S}.current_org_id()"),
+    (f"DROP TABLE {S}.retention_policies", "table", f"{S}.retention_policies"),
+    (f"CREATE TABLE {S}.rogue (id integer)", "table", f"{S}.rogue"),
+    (f"INSERT INTO {S}.embedding_models (name, dim) VALUES ('test/unindexed-8', 8)", "index",
+     f"{S}.memory_embeddings.ix_memory_embeddings_hnsw_2"),
+]
+
+
+async def test_clean_right_after_migrate(migrated, db_url):
+    result = await verify_schema(migrated, db_url)
+    assert result.clean, result.findings
+    assert result.revision == result.head and result.pgvector >= "0.8"
+    assert result.checked["index"] > 40 and result.checked["policy"] == 26
+
+
+async def test_every_planted_drift_is_reported(migrated, db_url):
+    async with migrated.begin() as conn:
+        for sql, _kind, _obj in DRIFTS:
+            for stmt in sql.split("; "):
+                await conn.execute(text(stmt))
+    result = await verify_schema(migrated, db_url)
+    found = {(f.kind, f.object) for f in result.findings}
+    missing = [(k, o) for _s, k, o in DRIFTS if (k, o) not in found]
+    assert not missing, f"not reported: {missing}; found: {sorted(found)}"
+    assert len({k for _s, k, _o in DRIFTS}) >= 15
+    # A dropped table is reported once, not once per column / constraint / policy.
+    assert not [f for f in result.findings if f.object.startswith(f"{S}.retention_policies.")]
+    hnsw = next(f for f in result.findings if f.kind == "index.with_params")
+    assert '"m": "16"' in hnsw.expected and '"m": "32"' in hnsw.actual
+
+
+async def test_revision_behind_head_is_drift(migrated, db_url):
+    async with migrated.begin() as conn:
+        await conn.execute(text("UPDATE public.alembic_version SET version_num = '0007'"))
+    result = await verify_schema(migrated, db_url)
+    assert ("revision", "alembic_version") in {(f.kind, f.object) for f in result.findings}
+    async with migrated.begin() as conn:
+        await conn.execute(text("UPDATE public.alembic_version SET version_num = '0008'"))
