@@ -30,6 +30,14 @@ from memctl.progress import Progress, no_progress
 
 DEFAULT_EF_SEARCH = (10, 20, 40, 80, 160, 320)
 WARMUP_QUERIES = 20
+# Exact search: no index scan at all (so never HNSW), whatever was forced for the approximate runs.
+TRUTH_SETTINGS = ("SET LOCAL enable_indexscan = off", "SET LOCAL enable_seqscan = on",
+                  "SET LOCAL enable_bitmapscan = on")
+
+
+async def _exact_mode(conn: asyncpg.Connection) -> None:
+    for stmt in TRUTH_SETTINGS:
+        await conn.execute(stmt)
 
 
 @dataclass(frozen=True)
@@ -130,18 +138,24 @@ async def _sample_queries(conn: asyncpg.Connection, model: ModelSpec, n: int,
     where = f"model_id = {int(model.id)}" + (" AND org_id = $2" if org_id else "")
     rows = await conn.fetch(f"SELECT embedding FROM {SCHEMA}.memory_embeddings WHERE {where} "
                             f"ORDER BY md5(memory_id::text) LIMIT $1", n, *((org_id,) if org_id else ()))
-    return np.array([r[0] for r in rows], dtype=np.float32).reshape(len(rows), model.dim)
+    vecs = [r[0].to_numpy() if hasattr(r[0], "to_numpy") else r[0] for r in rows]  # pgvector Vector
+    return np.array(vecs, dtype=np.float32).reshape(len(rows), model.dim)
 
 
 async def bench_hnsw(engine: AsyncEngine, *, model_name: str | None = None, queries: np.ndarray | None = None,
                      num_queries: int = 200, k: int = 10, ef_search: tuple[int, ...] = DEFAULT_EF_SEARCH,
-                     org: str | None = None, progress: Progress = no_progress) -> BenchResult:
+                     org: str | None = None, force_index: bool = True,
+                     progress: Progress = no_progress) -> BenchResult:
     """Benchmark ``model_name``'s HNSW index (default model when None).
 
     ``queries`` (q, d) float32: at most ``num_queries`` are used; when None, ``num_queries``
     stored embeddings are sampled. ``org`` is an organisation slug (resolved against the data;
     :class:`NotFound` if absent). Raises :class:`DatasetError` when the queries' dimension is not
-    the model's, :class:`ConfigError` for k or ef_search below 1.
+    the model's, :class:`ConfigError` for k or ef_search below 1. ``force_index`` sets
+    ``enable_seqscan``/``enable_bitmapscan = off`` for the approximate queries (pgvector README, "Troubleshooting"): on
+    small tables or at large ef_search the planner's HNSW cost estimate exceeds a sequential scan,
+    and a benchmark of the index must still measure the index. Without it the planner decides
+    and a run it takes off the index is INVALID.
     """
     if k < 1 or num_queries < 1 or not ef_search or min(ef_search) < 1:
         raise ConfigError("k, --num-queries and every ef_search must be at least 1")
@@ -159,6 +173,9 @@ async def bench_hnsw(engine: AsyncEngine, *, model_name: str | None = None, quer
         raw = (await sa_conn.get_raw_connection()).driver_connection
         await register_vector(raw)
         try:
+            if force_index:
+                await raw.execute("SET enable_seqscan = off")
+                await raw.execute("SET enable_bitmapscan = off")
             return await _run(raw, model, queries, num_queries, k, tuple(ef_search), org, org_id, progress)
         finally:
             await raw.execute("RESET ALL")
@@ -187,7 +204,7 @@ async def _run(conn: asyncpg.Connection, model: ModelSpec, queries: np.ndarray |
 
     approx_plan = await _explain(conn, q.approx, (queries[0], *q.args))
     async with conn.transaction():
-        await conn.execute("SET LOCAL enable_indexscan = off")
+        await _exact_mode(conn)
         truth_plan = await _explain(conn, q.truth, (queries[0], *q.args))
     plan = PlanCheck(index, _uses_index(approx_plan, index), not _uses_index(truth_plan, index),
                      _plan_summary(approx_plan), _plan_summary(truth_plan))
@@ -198,7 +215,7 @@ async def _run(conn: asyncpg.Connection, model: ModelSpec, queries: np.ndarray |
     t0 = time.perf_counter()
     truth: list[set] = []
     async with conn.transaction():
-        await conn.execute("SET LOCAL enable_indexscan = off")
+        await _exact_mode(conn)
         stmt = await conn.prepare(q.truth)
         for i, vec in enumerate(queries):
             truth.append({r[0] for r in await stmt.fetch(vec, *q.args)})

@@ -74,6 +74,10 @@ def bench_cmd(
         "--ef-search", help="Comma-separated hnsw.ef_search values to sweep.")] = ",".join(map(str, DEFAULT_EF_SEARCH)),
     org: Annotated[str | None, typer.Option(
         "--org", metavar="SLUG", help="Restrict to one organisation (iterative scan, relaxed order).")] = None,
+    force_index: Annotated[bool, typer.Option(
+        "--force-index/--planner-decides",
+        help="Set enable_seqscan = off for approximate queries (measure the index), or let the planner "
+             "choose (a plan off the index is INVALID).")] = True,
     model: Model = None,
     database_url: DatabaseUrl = None,
     json_: Json = False,
@@ -85,7 +89,7 @@ def bench_cmd(
     with progress_bar() as progress:
         result = run_with_engine(database_url, lambda engine, _url: bench_hnsw(
             engine, model_name=model, queries=q, num_queries=num_queries, k=k, ef_search=efs, org=org,
-            progress=progress))
+            force_index=force_index, progress=progress))
     render.emit(result, as_json=json_, as_csv=csv_)
     if not result.valid:
         raise typer.Exit(EXIT_FINDINGS)
