@@ -32,7 +32,10 @@ DEFAULT_EF_SEARCH = (10, 20, 40, 80, 160, 320)
 WARMUP_QUERIES = 20
 # Exact search: no index scan at all (so never HNSW), whatever was forced for the approximate runs.
 TRUTH_SETTINGS = ("SET LOCAL enable_indexscan = off", "SET LOCAL enable_seqscan = on",
-                  "SET LOCAL enable_bitmapscan = on")
+                  "SET LOCAL enable_bitmapscan = on", "SET LOCAL enable_sort = on")
+# Approximate runs with force_index: every path but an ordered index scan is disabled (a B-tree
+# scan on model_id needs a Sort by distance; only the HNSW scan returns rows in distance order).
+FORCE_INDEX_SETTINGS = ("SET enable_seqscan = off", "SET enable_bitmapscan = off", "SET enable_sort = off")
 
 
 async def _exact_mode(conn: asyncpg.Connection) -> None:
@@ -152,7 +155,8 @@ async def bench_hnsw(engine: AsyncEngine, *, model_name: str | None = None, quer
     stored embeddings are sampled. ``org`` is an organisation slug (resolved against the data;
     :class:`NotFound` if absent). Raises :class:`DatasetError` when the queries' dimension is not
     the model's, :class:`ConfigError` for k or ef_search below 1. ``force_index`` sets
-    ``enable_seqscan``/``enable_bitmapscan = off`` for the approximate queries (pgvector README, "Troubleshooting"): on
+    ``enable_seqscan``, ``enable_bitmapscan`` and ``enable_sort`` off for the approximate queries
+    (pgvector README, "Troubleshooting"): on
     small tables or at large ef_search the planner's HNSW cost estimate exceeds a sequential scan,
     and a benchmark of the index must still measure the index. Without it the planner decides
     and a run it takes off the index is INVALID.
@@ -173,9 +177,8 @@ async def bench_hnsw(engine: AsyncEngine, *, model_name: str | None = None, quer
         raw = (await sa_conn.get_raw_connection()).driver_connection
         await register_vector(raw)
         try:
-            if force_index:
-                await raw.execute("SET enable_seqscan = off")
-                await raw.execute("SET enable_bitmapscan = off")
+            for stmt in FORCE_INDEX_SETTINGS if force_index else ():
+                await raw.execute(stmt)
             return await _run(raw, model, queries, num_queries, k, tuple(ef_search), org, org_id, progress)
         finally:
             await raw.execute("RESET ALL")

@@ -80,7 +80,8 @@ SELECT org_id::text || '/' || id::text FROM {SCHEMA}.memories
     Rule("active_past_expiry", "memories", "status is active but expires_at has passed", f"""
 SELECT org_id::text || '/' || id::text FROM {SCHEMA}.memories
  WHERE status = 'active' AND deleted_at IS NULL AND expires_at < now()"""),
-    Rule("merged_into_cycle", "memories", "following merged_into leads back to the memory", _chain_cycle("merged_into")),
+    Rule("merged_into_cycle", "memories", "following merged_into leads back to the memory",
+         _chain_cycle("merged_into")),
     Rule("superseded_by_cycle", "memories", "following superseded_by leads back to the memory",
          _chain_cycle("superseded_by")),
     *(Rule("zero_vector_cosine", table, "zero vector under a cosine model (cosine distance undefined)", f"""

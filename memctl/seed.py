@@ -86,7 +86,7 @@ async def _ensure_tenants(conn: AsyncConnection, orgs: int, agents: int) -> list
             {"slug": slug, "name": f"Seed organisation {o}"})).scalar_one()
         p = {"org": org_id}
 
-        async def upsert(sql: str, params: dict) -> uuid.UUID:
+        async def upsert(sql: str, params: dict, p: dict = p) -> uuid.UUID:
             return (await conn.execute(text(sql), {**p, **params})).scalar_one()
 
         agent_ids = [await upsert(

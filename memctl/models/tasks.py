@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Numeric, REAL, text
+from sqlalchemy import REAL, CheckConstraint, ForeignKeyConstraint, Numeric, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from memctl.models.base import (

@@ -42,7 +42,8 @@ def _summary(category: str, attrs: dict[str, Any]) -> str:
     if category == "column":
         return f"{attrs['type']}{' NOT NULL' if attrs['not_null'] else ''}"
     if category == "policy":
-        return f"{attrs['command']} TO {','.join(attrs['roles'])} USING ({attrs['using']}) WITH CHECK ({attrs['with_check']})"
+        roles = ",".join(attrs["roles"])
+        return f"{attrs['command']} TO {roles} USING ({attrs['using']}) WITH CHECK ({attrs['with_check']})"
     if category == "function":
         return f"RETURNS {attrs['result']} {attrs['volatility']}"
     return "present"

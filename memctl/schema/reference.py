@@ -17,8 +17,7 @@ from sqlalchemy.schema import CreateIndex
 
 from memctl.database import make_engine
 from memctl.errors import DatabaseUnavailable
-from memctl.models import SCHEMA, ModelSpec, hnsw_index, metadata
-from memctl.models import ddl
+from memctl.models import SCHEMA, ModelSpec, ddl, hnsw_index, metadata
 from memctl.models.embeddings import EMBEDDING_TABLES
 from memctl.schema.catalog import Snapshot, read_snapshot
 

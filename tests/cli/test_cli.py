@@ -1,0 +1,124 @@
+"""The CLI through Typer's CliRunner: exit codes, JSON on stdout, one clean line on stderr."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from memctl.cli import app
+from tests.conftest import url_arg
+
+runner = CliRunner()
+CANARY = "Canary-Pw-7f3a"
+
+COMMANDS = [["db"], ["db", "start"], ["db", "stop"], ["db", "status"], ["db", "url"], ["migrate"],
+            ["downgrade"], ["current"], ["history"], ["verify-schema"], ["seed"], ["bench-hnsw"],
+            ["check-constraints"], ["demo"]]
+
+
+def invoke(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=" ".join)
+def test_help_everywhere(cmd):
+    result = invoke(*cmd, "--help")
+    assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+def test_migrate_sql_needs_no_database():
+    result = invoke("migrate", "--sql", "--database-url", "postgresql://nobody@127.0.0.1:1/none")
+    assert result.exit_code == 0
+    assert result.stdout.count("CREATE TABLE agent_memory.") == 26 and result.stderr == ""
+
+
+def test_connection_failure_is_one_line_exit_2_without_password():
+    result = invoke("current", "--database-url", f"postgresql://alice:{CANARY}@127.0.0.1:1/none")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("memctl: error: cannot connect to")
+    assert CANARY not in result.stderr + result.stdout
+
+
+def test_bad_url_scheme_is_exit_2():
+    result = invoke("verify-schema", "--database-url", "mysql://u:p@h/db")
+    assert result.exit_code == 2 and "unsupported database URL scheme" in result.stderr
+
+
+def test_seed_needs_a_source():
+    result = invoke("seed", "--database-url", "postgresql://u@h/db")
+    assert result.exit_code == 2 and "--dataset PATH.npz or --synthetic N" in result.stderr
+
+
+def test_bad_ef_search_is_exit_2():
+    result = invoke("bench-hnsw", "--ef-search", "10,abc", "--database-url", "postgresql://u@h/db")
+    assert result.exit_code == 2 and "--ef-search" in result.stderr
+
+
+def test_main_job_through_the_cli(db_url, dataset_path):
+    url = db_url.set(password=CANARY)  # the test server trusts local connections: the password is ignored
+    u = url_arg(url)
+    out = invoke("migrate", "--json", "--database-url", u)
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["after"] == "0008" and out.stderr == ""
+
+    out = invoke("current", "--json", "--database-url", u)
+    assert out.exit_code == 0 and json.loads(out.stdout)[0]["is_current"]
+
+    out = invoke("verify-schema", "--json", "--database-url", u)
+    assert out.exit_code == 0, out.stdout
+    doc = json.loads(out.stdout)
+    assert doc["clean"] is True and doc["findings"] == [] and out.stderr == ""
+    assert CANARY not in out.stdout and "***" in doc["database"]
+
+    out = invoke("seed", "--dataset", dataset_path, "--limit", 1500, "--orgs", 5, "--skew", "--json",
+                 "--database-url", u)
+    assert out.exit_code == 0, out.stderr
+    seeded = json.loads(out.stdout)
+    assert seeded["memories_inserted"] == 1500 and seeded["rows_per_second"] > 0
+
+    out = invoke("bench-hnsw", "--queries", dataset_path, "-q", 50, "--ef-search", "20,40", "--json",
+                 "--database-url", u)
+    assert out.exit_code == 0, out.stdout + out.stderr
+    bench = json.loads(out.stdout)
+    assert bench["valid"] and [p["ef_search"] for p in bench["points"]] == [20, 40]
+    assert bench["points"][1]["recall_mean"] >= 0.9
+
+    out = invoke("bench-hnsw", "--org", "no-such-org", "--database-url", u)
+    assert out.exit_code == 2 and "no organisation with slug 'no-such-org'" in out.stderr
+
+    out = invoke("check-constraints", "--json", "--database-url", u)
+    assert out.exit_code == 0 and json.loads(out.stdout)["violations"] == []
+
+    out = invoke("history", "--database-url", u)
+    assert out.exit_code == 0 and "0008" in out.stdout and "head" in out.stdout
+
+    for cmd in (["verify-schema"], ["check-constraints"], ["bench-hnsw", "-q", "5", "--ef-search", "40"]):
+        out = invoke(*cmd, "--database-url", u)
+        assert CANARY not in out.stdout + out.stderr
+
+    # Drift: exit 1 and the findings in JSON.
+    out = invoke("downgrade", "0007", "--database-url", u, input="n\n")
+    assert out.exit_code == 1 and "aborted" in out.stderr
+    out = invoke("downgrade", "0007", "--yes", "--json", "--database-url", u)
+    assert out.exit_code == 0 and json.loads(out.stdout)["applied"] == ["0008"]
+    out = invoke("verify-schema", "--json", "--database-url", u)
+    assert out.exit_code == 1
+    kinds = {f["kind"] for f in json.loads(out.stdout)["findings"]}
+    assert {"revision", "policy", "table.rls_enabled"} <= kinds
+
+    out = invoke("downgrade", "base", "--yes", "--database-url", u)
+    assert out.exit_code == 0
+    out = invoke("verify-schema", "--json", "--database-url", u)
+    assert out.exit_code == 1 and {"kind": "schema", "object": "agent_memory", "expected": "present",
+                                   "actual": None} in json.loads(out.stdout)["findings"]
+
+
+def test_demo_end_to_end(db_url):
+    out = invoke("demo", "--synthetic", 1500, "-q", 50, "--json", "--database-url", url_arg(db_url))
+    assert out.exit_code == 0, out.stdout[-2000:] + out.stderr
+    doc = json.loads(out.stdout)
+    assert set(doc) == {"migrate", "seed", "verify-schema", "check-constraints", "bench-hnsw"}
+    assert doc["verify-schema"]["clean"] and doc["check-constraints"]["clean"] and doc["bench-hnsw"]["valid"]
+    assert doc["seed"]["rows"] == 1500
