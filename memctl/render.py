@@ -121,10 +121,10 @@ def _(result: VerifyResult) -> list[Section]:
 
 @sections.register
 def _(result: SeedResult) -> list[Section]:
-    rows = [[result.source, f"{result.model} (id {result.model_id}{', registered' if result.model_registered else ''})",
+    rows = [[Path(result.source).name, f"{result.model_id}{' (new)' if result.model_registered else ''}",
              result.organizations, result.agents, result.rows, result.memories_inserted, result.duplicates_skipped,
              result.load_seconds, result.index_seconds, result.rows_per_second]]
-    return [Section("Seed", ["source", "model", "orgs", "agents", "rows", "inserted", "duplicates",
+    return [Section(f"Seed: model {result.model}", ["source", "model id", "orgs", "agents", "rows", "inserted", "duplicates",
                              "load s", "index s", "rows/s"], rows)]
 
 
