@@ -124,8 +124,8 @@ def _(result: SeedResult) -> list[Section]:
     rows = [[Path(result.source).name, f"{result.model_id}{' (new)' if result.model_registered else ''}",
              result.organizations, result.agents, result.rows, result.memories_inserted, result.duplicates_skipped,
              result.load_seconds, result.index_seconds, result.rows_per_second]]
-    return [Section(f"Seed: model {result.model}", ["source", "model id", "orgs", "agents", "rows", "inserted", "duplicates",
-                             "load s", "index s", "rows/s"], rows)]
+    columns = ["source", "model id", "orgs", "agents", "rows", "inserted", "duplicates", "load s", "index s", "rows/s"]
+    return [Section(f"Seed: model {result.model}", columns, rows)]
 
 
 @sections.register

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memctl import render
 from memctl.config import Settings
-from memctl.database import _first_line, engine_for, resolve_url, scrub
+from memctl.database import _first_line, engine_for, scrub
 from memctl.errors import MemctlError
 
 T = TypeVar("T")
@@ -60,16 +60,6 @@ def run_plain(fn: Callable[[], T]) -> T:
         return fn()
     except MemctlError as exc:
         raise fail(exc) from None
-
-
-def settings_or_exit(database_url: str | None) -> Settings:
-    """Resolved settings, or exit 2 with one line."""
-    return run_plain(lambda: Settings.resolve(database_url))
-
-
-def url_of(settings: Settings) -> URL:
-    """The database URL (starts the embedded server when none is configured)."""
-    return run_plain(lambda: resolve_url(settings))
 
 
 @contextmanager

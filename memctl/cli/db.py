@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from memctl import embedded, render
-from memctl.cli.common import run_plain, settings_or_exit
+from memctl.cli.common import run_plain
 from memctl.cli.options import Json
 from memctl.config import home_dir
 
@@ -40,6 +40,5 @@ def status(json_: Json = False) -> None:
 @app.command()
 def url() -> None:
     """Print the embedded database's URL (starting the server if needed)."""
-    settings_or_exit(None)
     u = run_plain(lambda: embedded.start(home_dir()))
     typer.echo(u.render_as_string(hide_password=True))

@@ -49,9 +49,6 @@ def _summary(category: str, attrs: dict[str, Any]) -> str:
     return "present"
 
 
-# Attributes compared for objects present on both sides, per category (others are compared whole).
-_IGNORED = {"column": set(), "index": set()}
-
 # Categories whose missing/extra objects would only repeat a finding on their table.
 _TABLE_SCOPED = ("column", "primary_key", "foreign_key", "unique", "check", "exclusion", "index",
                  "policy", "trigger")
