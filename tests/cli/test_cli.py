@@ -122,3 +122,19 @@ def test_demo_end_to_end(db_url):
     assert set(doc) == {"migrate", "seed", "verify-schema", "check-constraints", "bench-hnsw"}
     assert doc["verify-schema"]["clean"] and doc["check-constraints"]["clean"] and doc["bench-hnsw"]["valid"]
     assert doc["seed"]["rows"] == 1500
+
+
+def test_db_start_status_url_stop(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMCTL_HOME", str(tmp_path / "home"))
+    out = invoke("db", "status", "--json")
+    assert out.exit_code == 0 and json.loads(out.stdout)["initialised"] is False
+    out = invoke("db", "start", "--json")
+    assert out.exit_code == 0, out.stderr
+    started = json.loads(out.stdout)
+    assert started["running"] is True and started["pid"] > 0 and "/memctl?" in started["url"]
+    out = invoke("db", "url")
+    assert out.exit_code == 0 and out.stdout.strip() == started["url"]
+    out = invoke("db", "stop", "--json")
+    assert out.exit_code == 0 and json.loads(out.stdout)["running"] is False
+    out = invoke("db", "stop")
+    assert out.exit_code == 0 and "was not running" in out.stderr
