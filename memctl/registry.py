@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.schema import CreateIndex
 
@@ -28,9 +29,9 @@ async def get_model(conn: AsyncConnection, name: str | None = None) -> ModelSpec
     return ModelSpec(**row)
 
 
-def index_ddl(conn: AsyncConnection, table: str, model: ModelSpec) -> str:
+def index_ddl(dialect: Dialect, table: str, model: ModelSpec) -> str:
     """``CREATE INDEX`` of ``model``'s HNSW index on embedding table ``table``."""
-    return str(CreateIndex(hnsw_index(table, model)).compile(dialect=conn.dialect))
+    return str(CreateIndex(hnsw_index(table, model)).compile(dialect=dialect))
 
 
 async def register_model(conn: AsyncConnection, name: str, dim: int) -> ModelSpec:
@@ -50,7 +51,7 @@ async def register_model(conn: AsyncConnection, name: str, dim: int) -> ModelSpe
         f"RETURNING {_COLUMNS}"), {"name": name, "dim": dim, "storage": str(storage)})).mappings().one()
     model = ModelSpec(**row)
     for table in EMBEDDING_TABLES:
-        await conn.exec_driver_sql(index_ddl(conn, table, model))
+        await create_index(conn, table, model)
     return model
 
 
@@ -61,4 +62,4 @@ async def drop_index(conn: AsyncConnection, table: str, model: ModelSpec) -> Non
 
 async def create_index(conn: AsyncConnection, table: str, model: ModelSpec) -> None:
     """Create ``model``'s HNSW index on ``table`` (in the caller's transaction)."""
-    await conn.exec_driver_sql(index_ddl(conn, table, model))
+    await conn.exec_driver_sql(index_ddl(conn.dialect, table, model))

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.schema import CreateIndex
 
 from memctl.database import make_engine
 from memctl.errors import DatabaseUnavailable
-from memctl.models import SCHEMA, ModelSpec, ddl, hnsw_index, metadata
+from memctl.models import SCHEMA, ModelSpec, ddl, metadata
 from memctl.models.embeddings import EMBEDDING_TABLES
+from memctl.registry import index_ddl
 from memctl.schema.catalog import Snapshot, read_snapshot
 
 
@@ -38,8 +38,7 @@ def model_statements_after_tables() -> list[str]:
 
 def hnsw_statements(models: Sequence[ModelSpec], dialect) -> list[str]:
     """One CREATE INDEX per (embedding table, registered model)."""
-    return [str(CreateIndex(hnsw_index(t, m)).compile(dialect=dialect))
-            for m in models for t in EMBEDDING_TABLES]
+    return [index_ddl(dialect, t, m) for m in models for t in EMBEDDING_TABLES]
 
 
 async def registered_models(conn: AsyncConnection) -> list[ModelSpec]:
