@@ -12,6 +12,7 @@ are re-sorted through a MATERIALIZED CTE with ``ORDER BY distance + 0`` (pgvecto
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -114,12 +115,18 @@ def _uses_index(plan: dict[str, Any], index: str) -> bool:
     return any(n.get("Index Name") == index for n in _plan_nodes(plan))
 
 
+def _filter(model: ModelSpec, org_id: uuid.UUID | None, org_param: int) -> str:
+    """WHERE clause of the model's rows (model_id a literal, so the partial index applies), with
+    ``org_id = $<org_param>`` when an organisation is given."""
+    return f"model_id = {int(model.id)}" + (f" AND org_id = ${org_param}" if org_id else "")
+
+
 class _Queries:
     """SQL of the approximate and exact queries for one model (model_id is a literal: partial index)."""
 
     def __init__(self, model: ModelSpec, k: int, org_id: uuid.UUID | None):
         expr = f"embedding::{model.cast_sql} {model.operator} $1"
-        where = f"model_id = {int(model.id)}" + (" AND org_id = $2" if org_id else "")
+        where = _filter(model, org_id, 2)
         base = (f"SELECT memory_id, {expr} AS distance FROM {SCHEMA}.memory_embeddings "
                 f"WHERE {where} ORDER BY distance LIMIT {int(k)}")
         # pgvector: with iterative scans in relaxed order, re-sort the materialised result.
@@ -130,15 +137,13 @@ class _Queries:
 
 
 async def _explain(conn: asyncpg.Connection, sql: str, args: tuple) -> dict[str, Any]:
-    import json
-
     raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
     return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
 
 
 async def _sample_queries(conn: asyncpg.Connection, model: ModelSpec, n: int,
                           org_id: uuid.UUID | None) -> np.ndarray:
-    where = f"model_id = {int(model.id)}" + (" AND org_id = $2" if org_id else "")
+    where = _filter(model, org_id, 2)
     rows = await conn.fetch(f"SELECT embedding FROM {SCHEMA}.memory_embeddings WHERE {where} "
                             f"ORDER BY md5(memory_id::text) LIMIT $1", n, *((org_id,) if org_id else ()))
     vecs = [r[0].to_numpy() if hasattr(r[0], "to_numpy") else r[0] for r in rows]  # pgvector Vector
@@ -156,10 +161,9 @@ async def bench_hnsw(engine: AsyncEngine, *, model_name: str | None = None, quer
     :class:`NotFound` if absent). Raises :class:`DatasetError` when the queries' dimension is not
     the model's, :class:`ConfigError` for k or ef_search below 1. ``force_index`` sets
     ``enable_seqscan``, ``enable_bitmapscan`` and ``enable_sort`` off for the approximate queries
-    (pgvector README, "Troubleshooting"): on
-    small tables or at large ef_search the planner's HNSW cost estimate exceeds a sequential scan,
-    and a benchmark of the index must still measure the index. Without it the planner decides
-    and a run it takes off the index is INVALID.
+    (pgvector README, "Troubleshooting"): on small tables or at large ef_search the planner's
+    HNSW cost estimate exceeds a sequential scan, and a benchmark of the index must still
+    measure the index. Without it the planner decides and a run it takes off the index is INVALID.
     """
     if k < 1 or num_queries < 1 or not ef_search or min(ef_search) < 1:
         raise ConfigError("k, --num-queries and every ef_search must be at least 1")
@@ -188,7 +192,7 @@ async def _run(conn: asyncpg.Connection, model: ModelSpec, queries: np.ndarray |
                ef_search: tuple[int, ...], org: str | None, org_id: uuid.UUID | None,
                progress: Progress) -> BenchResult:
     index = hnsw_index_name("memory_embeddings", model.id)
-    where = f"model_id = {int(model.id)}" + (" AND org_id = $1" if org_id else "")
+    where = _filter(model, org_id, 1)
     rows = await conn.fetchval(f"SELECT count(*) FROM {SCHEMA}.memory_embeddings WHERE {where}",
                                *((org_id,) if org_id else ()))
     if queries is None:
