@@ -104,16 +104,14 @@ async def _ensure_tenants(conn: AsyncConnection, orgs: int, agents: int) -> list
             f"ON CONFLICT (org_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id", {})
         sessions: dict[uuid.UUID, list[uuid.UUID]] = {}
         for i, agent_id in enumerate(agent_ids):
-            existing = (await conn.execute(text(
-                f"SELECT id FROM {SCHEMA}.sessions WHERE org_id = :org AND agent_id = :agent ORDER BY id"),
-                {**p, "agent": agent_id})).scalars().all()
-            for s in range(len(existing), SESSIONS_PER_AGENT):
-                await conn.execute(text(
-                    f"INSERT INTO {SCHEMA}.sessions (org_id, agent_id, user_id) VALUES (:org, :agent, :user)"),
-                    {**p, "agent": agent_id, "user": user_ids[(i + s) % len(user_ids)]})
-            sessions[agent_id] = list((await conn.execute(text(
-                f"SELECT id FROM {SCHEMA}.sessions WHERE org_id = :org AND agent_id = :agent ORDER BY id"),
-                {**p, "agent": agent_id})).scalars().all())
+            ids = list((await conn.execute(text(
+                f"SELECT id FROM {SCHEMA}.sessions WHERE org_id = :org AND agent_id = :agent"),
+                {**p, "agent": agent_id})).scalars())
+            for s in range(len(ids), SESSIONS_PER_AGENT):
+                ids.append(await upsert(
+                    f"INSERT INTO {SCHEMA}.sessions (org_id, agent_id, user_id) VALUES (:org, :agent, :user) "
+                    f"RETURNING id", {"agent": agent_id, "user": user_ids[(i + s) % len(user_ids)]}))
+            sessions[agent_id] = sorted(ids)  # UUID order = PostgreSQL's uuid order
         tenants.append(_Tenant(org_id, agent_ids, user_ids, sessions, project))
     return tenants
 
