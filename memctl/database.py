@@ -76,14 +76,15 @@ async def engine_for(settings: Settings) -> AsyncIterator[AsyncEngine]:
             async with engine.connect() as conn:
                 await conn.exec_driver_sql("SELECT 1")
         except _CONNECT_ERRORS as exc:
-            detail = scrub(_first_line(exc), url)
+            detail = scrub(first_error_line(exc), url)
             raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {detail}") from None
         yield engine
     finally:
         await engine.dispose()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_error_line(exc: BaseException) -> str:
+    """The first line of a (driver) error's message, without SQLAlchemy's background link."""
     text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
     text = re.sub(r"\s*\(Background on this error at:.*\)$", "", text.strip())
     return text.splitlines()[0] if text else type(exc).__name__

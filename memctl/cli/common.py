@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memctl import render
 from memctl.config import Settings
-from memctl.database import _first_line, engine_for, scrub
+from memctl.database import engine_for, first_error_line, scrub
 from memctl.errors import MemctlError
 
 T = TypeVar("T")
@@ -29,7 +29,7 @@ def fail(exc: BaseException, url: URL | None = None) -> typer.Exit:
     if isinstance(exc, MemctlError):
         render.error(scrub(str(exc), url))
         return typer.Exit(exc.exit_code)
-    render.error(scrub(f"database error: {_first_line(exc)}", url))
+    render.error(scrub(f"database error: {first_error_line(exc)}", url))
     return typer.Exit(EXIT_USAGE)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from memctl.database import make_engine
+from memctl.database import first_error_line, make_engine
 from memctl.errors import DatabaseUnavailable
 from memctl.models import SCHEMA, ModelSpec, ddl, metadata
 from memctl.models.embeddings import EMBEDDING_TABLES
@@ -80,7 +80,7 @@ async def reference_snapshot(admin: AsyncEngine, url: URL, models: Sequence[Mode
             await conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE template0')
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot build the reference"
         raise DatabaseUnavailable(
-            f"verify-schema needs CREATEDB to build its reference schema: {str(exc).splitlines()[0]}") from None
+            f"verify-schema needs CREATEDB to build its reference schema: {first_error_line(exc)}") from None
     scratch = make_engine(url.set(database=name), pool_size=1)
     try:
         async with scratch.begin() as conn:
