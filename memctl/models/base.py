@@ -18,7 +18,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKeyConstraint,
@@ -46,7 +45,6 @@ NAMING_CONVENTION = {
 metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 
 # Python type -> column type; Mapped[X | None] makes a column nullable, Mapped[X] NOT NULL.
-Score = Decimal
 Json = dict[str, Any]
 JsonArray = list[Any]
 
@@ -70,7 +68,6 @@ class Base(DeclarativeBase):
 
 
 SMALLINT = SmallInteger()
-BIGINT = BigInteger()
 NOW = text("now()")
 GEN_UUID = text("gen_random_uuid()")
 
@@ -114,7 +111,7 @@ def enum_check(column: str, values: type[StrEnum], name: str | None = None) -> C
     return CheckConstraint(f"{column} IN ({listed})", name=name or column)
 
 
-def score_check(column: str, *, nullable: bool = False) -> CheckConstraint:
+def score_check(column: str) -> CheckConstraint:
     """Named ``CHECK (column BETWEEN 0 AND 1)`` for a numeric(4,3) score (rule 6)."""
     return CheckConstraint(f"{column} >= 0 AND {column} <= 1", name=f"{column}_range")
 

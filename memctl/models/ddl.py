@@ -71,8 +71,6 @@ VERSION_TRIGGER_SQL = (
     f"EXECUTE FUNCTION {SCHEMA}.record_memory_version()"
 )
 
-FUNCTIONS = ("current_org_id", "sha256_hex", "touch_updated_at", "record_memory_version")
-
 
 def touch_trigger(table: str) -> str:
     """``CREATE TRIGGER trg_touch_updated_at BEFORE UPDATE ON <table>`` (rule 4)."""

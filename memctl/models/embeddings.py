@@ -79,7 +79,7 @@ class EmbeddingModel(Base):
     created_at: Mapped[dt.datetime] = created_at()
 
 
-def _embedding_table_args(table: str, owner_col: str, owner_table: str) -> tuple:
+def _embedding_table_args(owner_col: str, owner_table: str) -> tuple:
     return (
         tenant_fk(["org_id", owner_col], owner_table, "CASCADE"),
         ForeignKeyConstraint(["model_id", "dim"], [f"{SCHEMA}.embedding_models.id",
@@ -93,7 +93,7 @@ class MemoryEmbedding(Base):
     """The embedding of a memory in one model's space (S4 memory_embeddings). PK (org_id, memory_id, model_id)."""
 
     __tablename__ = "memory_embeddings"
-    __table_args__ = _embedding_table_args("memory_embeddings", "memory_id", "memories")
+    __table_args__ = _embedding_table_args("memory_id", "memories")
 
     org_id: Mapped[uuid.UUID] = org_pk()
     memory_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -108,8 +108,7 @@ class ConsolidatedMemoryEmbedding(Base):
     """The embedding of a consolidated memory in one model's space (S2 idx_cm_embedding)."""
 
     __tablename__ = "consolidated_memory_embeddings"
-    __table_args__ = _embedding_table_args(
-        "consolidated_memory_embeddings", "consolidated_memory_id", "consolidated_memories")
+    __table_args__ = _embedding_table_args("consolidated_memory_id", "consolidated_memories")
 
     org_id: Mapped[uuid.UUID] = org_pk()
     consolidated_memory_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
