@@ -38,3 +38,16 @@ class LockHeld(MemctlError):
     """Another memctl run holds the advisory lock; cron should try later (exit 75, EX_TEMPFAIL)."""
 
     exit_code = 75
+
+
+class LockTimeout(MemctlError):
+    """A revision could not get a table lock within ``lock_timeout`` on any attempt (exit 75).
+
+    The message names the table and the blocking session; nothing of the revision was applied.
+    """
+
+    exit_code = 75
+
+
+class LintFailed(MemctlError):
+    """The migration linter could not run (squawk missing or failing); findings are not errors."""

@@ -1,25 +1,63 @@
-"""Bring the schema to a revision, or back: upgrade/downgrade/current/history over ``alembic.command``.
+"""Bring the schema to a revision, or back, safely under load.
 
-memctl opens the connection (asyncpg) and hands it to ``migrations/env.py`` through
-``Config.attributes["connection"]``; each revision runs in its own transaction.
+Alembic runs the revisions; memctl adds what a deploy against a live database needs (issue 3):
+
+- one migrator at a time: a session-level advisory lock (:mod:`memctl.locks`); a second run
+  waits ``Guard.wait_seconds`` then raises :class:`LockHeld` (exit 75), or finds the database at
+  head and does nothing;
+- bounded locks: every revision runs with ``lock_timeout`` and ``statement_timeout`` set on its
+  connection; a revision that times out on a lock is rolled back and retried with exponential
+  backoff, then :class:`LockTimeout` names the table and the blocking session;
+- atomic revisions: one transaction per revision (``transaction_per_migration`` in env.py);
+  before upgrading, INVALID indexes left by a failed concurrent build are rebuilt
+  (``REINDEX INDEX CONCURRENTLY``) and leftover ``_ccnew``/``_ccold`` copies dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from memctl.errors import ConfigError, NotFound
+from memctl.blockers import BlockerWatch
+from memctl.errors import LockTimeout
+from memctl.locks import advisory_lock
+from memctl.revisions import alembic_config, head_revision, ordered, path_between, resolve, script_directory
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+LOCK_NAME = "migrate"
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout expiry (PostgreSQL docs, Appendix A)
+VERSION_TABLE_SCHEMA = "public"
+
+__all__ = ["Guard", "MigrationResult", "RevisionInfo", "current_revision", "downgrade", "head_revision",
+           "history", "repair_invalid_indexes", "upgrade", "upgrade_sql"]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """How a run protects a live database. Times in seconds.
+
+    ``wait_seconds``: how long to wait for another migrator's advisory lock (default 60).
+    ``lock_timeout``: the longest any revision statement waits for a table lock, so the longest
+    it can make other sessions queue behind it (default 5). ``statement_timeout``: the longest
+    a statement may run (default 1800; 0 = no limit). ``retries``: extra attempts of a revision
+    that hit ``lock_timeout`` (default 3), after ``backoff``, 2x``backoff``, 4x``backoff`` ... seconds.
+    """
+
+    wait_seconds: float = 60.0
+    lock_timeout: float = 5.0
+    statement_timeout: float = 1800.0
+    retries: int = 3
+    backoff: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -36,96 +74,175 @@ class RevisionInfo:
 
 @dataclass(frozen=True)
 class MigrationResult:
-    """Outcome of an upgrade or downgrade: revision before and after, and the revisions run in order."""
+    """Outcome of an upgrade or downgrade: revision before and after, the revisions run in order,
+    how many attempts the lock timeouts cost, and the INVALID indexes rebuilt or dropped first."""
 
     direction: str
     before: str | None
     after: str | None
     applied: list[str]
+    attempts: int = 1
+    repaired: list[str] = field(default_factory=list)
 
 
-def alembic_config() -> Config:
-    """An Alembic Config on memctl's migrations directory (no ini file needed)."""
-    if not (MIGRATIONS_DIR / "env.py").exists():
-        raise ConfigError(f"migrations directory not found at {MIGRATIONS_DIR}")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return cfg
-
-
-def script_directory() -> ScriptDirectory:
-    """The revision scripts of memctl."""
-    return ScriptDirectory.from_config(alembic_config())
-
-
-def head_revision() -> str:
-    """The single head revision id of the chain."""
-    return script_directory().get_current_head()
-
-
-def _resolve(target: str) -> str | None:
-    """A revision id for ``target`` ('head', 'base', an id or a unique prefix); NotFound otherwise."""
-    if target == "base":
-        return None
-    try:
-        rev = script_directory().get_revision(target)
-    except CommandError as exc:
-        raise NotFound(f"unknown revision {target!r}: {exc}") from None
-    if rev is None:
-        raise NotFound(f"unknown revision {target!r}")
-    return rev.revision
-
-
-def _path(before: str | None, after: str | None) -> list[str]:
-    """Revision ids strictly after ``before`` up to and including ``after``, oldest first."""
-    revs = [r.revision for r in reversed(list(script_directory().walk_revisions()))]
-    lo = revs.index(before) + 1 if before else 0
-    hi = revs.index(after) + 1 if after else 0
-    return revs[lo:hi]
+def _ms(seconds: float) -> str:
+    return f"{int(round(seconds * 1000))}ms"
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at (None: not migrated)."""
     async with engine.connect() as conn:
         return await conn.run_sync(
-            lambda c: MigrationContext.configure(c, opts={"version_table_schema": "public"}).get_current_revision()
-        )
+            lambda c: MigrationContext.configure(
+                c, opts={"version_table_schema": VERSION_TABLE_SCHEMA}).get_current_revision())
 
 
-def _run(engine_conn, cfg: Config, fn, *args) -> None:
-    cfg.attributes["connection"] = engine_conn
-    fn(cfg, *args)
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
 
 
-async def upgrade(engine: AsyncEngine, target: str = "head") -> MigrationResult:
-    """Upgrade the database to ``target`` (default head). Raises NotFound for an unknown revision."""
-    after = _resolve(target)
-    before = await current_revision(engine)
-    cfg = alembic_config()
+async def _set_session(conn: AsyncConnection, guard: Guard) -> int:
+    """Apply the guard's timeouts to this session (they outlive each revision's commit); its pid."""
+    pid = (await conn.execute(text(
+        "SELECT pg_backend_pid() FROM (SELECT set_config('lock_timeout', :l, false), "
+        "set_config('statement_timeout', :s, false), set_config('application_name', 'memctl migrate', false)) x"),
+        {"l": _ms(guard.lock_timeout), "s": _ms(guard.statement_timeout)})).scalar()
+    await conn.commit()
+    return pid
+
+
+def _run(sync_conn, cfg: Config, fn, target: str) -> None:
+    cfg.attributes["connection"] = sync_conn  # env.py runs the revisions on this connection
+    fn(cfg, target)
+
+
+async def _attempt(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Guard) -> list:
+    """Run one alembic command; return [] on success, or the blockers seen when a lock timed out."""
     async with engine.connect() as conn:
-        await conn.run_sync(_run, cfg, command.upgrade, target)
-        await conn.commit()
-    now = await current_revision(engine)
-    return MigrationResult("upgrade", before, now, _path(before, after) if before != now else [])
+        pid = await _set_session(conn, guard)
+        try:
+            async with BlockerWatch(engine, pid) as watch:
+                await conn.run_sync(_run, cfg, fn, target)
+                await conn.commit()
+            return []
+        except DBAPIError as exc:
+            if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                raise
+            return watch.last or [f"(blocker gone before it could be observed: {str(exc.orig).strip()})"]
+        finally:
+            with contextlib.suppress(Exception):  # the session may be dead (terminated backend)
+                await conn.rollback()
+                await conn.exec_driver_sql("RESET ALL")
+                await conn.commit()
 
 
-async def downgrade(engine: AsyncEngine, target: str) -> MigrationResult:
-    """Downgrade the database to ``target`` ('base' removes every object of agent_memory)."""
-    after = _resolve(target)
-    before = await current_revision(engine)
-    cfg = alembic_config()
+async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Guard,
+                   script_location: Path | None) -> int:
+    """Run ``fn`` with retries on lock timeout; the number of attempts. Raises LockTimeout."""
+    attempt = 0
+    while True:
+        attempt += 1
+        blockers = await _attempt(engine, cfg, fn, target, guard)
+        if not blockers:
+            return attempt
+        if attempt > guard.retries:
+            at = await current_revision(engine)
+            nxt = _next_revision(at, target, fn is command.upgrade, script_location)
+            who = "; ".join(b if isinstance(b, str) else b.describe() for b in blockers)
+            raise LockTimeout(
+                f"revision {nxt} could not get its lock within lock_timeout {guard.lock_timeout:g} s "
+                f"on {attempt} attempts: {who}. Nothing of {nxt} was applied; the database is at {at or 'base'}")
+        await asyncio.sleep(guard.backoff * 2 ** (attempt - 1))
+
+
+def _next_revision(at: str | None, target: str, up: bool, script_location: Path | None) -> str:
+    revs = ordered(script_location)
+    if up:
+        return revs[revs.index(at) + 1] if at else revs[0]
+    return at or target
+
+
+_LEFTOVER = re.compile(r"_cc(new|old)\d*$")
+
+_INVALID = """
+SELECT n.nspname AS schema, i.relname AS index
+  FROM pg_index x
+  JOIN pg_class i ON i.oid = x.indexrelid
+  JOIN pg_namespace n ON n.oid = i.relnamespace
+ WHERE n.nspname = 'agent_memory' AND NOT x.indisvalid
+   AND x.indexrelid NOT IN (SELECT index_relid FROM pg_stat_progress_create_index WHERE index_relid <> 0)
+ ORDER BY i.relname
+"""
+
+
+async def repair_invalid_indexes(engine: AsyncEngine) -> list[str]:
+    """Rebuild every INVALID index of agent_memory that no build is working on; what was done.
+
+    A failed ``CREATE INDEX CONCURRENTLY`` leaves an INVALID index; a failed ``REINDEX
+    CONCURRENTLY`` leaves ``_ccnew``/``_ccold`` copies (PostgreSQL docs, CREATE INDEX "Building
+    Indexes Concurrently", REINDEX). The first are rebuilt with ``REINDEX INDEX CONCURRENTLY``,
+    the second dropped with ``DROP INDEX CONCURRENTLY``. Each line: 'rebuilt x' or 'dropped x'.
+    """
+    done: list[str] = []
     async with engine.connect() as conn:
-        await conn.run_sync(_run, cfg, command.downgrade, target)
-        await conn.commit()
-    now = await current_revision(engine)
-    return MigrationResult("downgrade", before, now,
-                           list(reversed(_path(after, before))) if before != now else [])
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        quote = conn.dialect.identifier_preparer.quote
+        for row in (await conn.execute(text(_INVALID))).all():
+            name = f"{quote(row.schema)}.{quote(row.index)}"
+            if _LEFTOVER.search(row.index):
+                await conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+                done.append(f"dropped {row.schema}.{row.index}")
+            else:
+                await conn.exec_driver_sql(f"REINDEX INDEX CONCURRENTLY {name}")
+                done.append(f"rebuilt {row.schema}.{row.index}")
+    return done
 
 
-def upgrade_sql(target: str = "head", start: str | None = None) -> str:
-    """The SQL that upgrading from ``start`` (default base) to ``target`` would run; no database used."""
-    _resolve(target)
-    cfg = alembic_config()
+async def upgrade(engine: AsyncEngine, target: str = "head", guard: Guard = Guard(),
+                  script_location: Path | None = None) -> MigrationResult:
+    """Upgrade the database to ``target`` (default head) under the migrate lock and ``guard``.
+
+    Raises NotFound (unknown revision), LockHeld (another migrator, exit 75), LockTimeout
+    (a table lock not had within lock_timeout after the retries, exit 75).
+    """
+    after = resolve(target, script_location)
+    cfg = alembic_config(script_location)
+    async with advisory_lock(engine, LOCK_NAME, guard.wait_seconds):
+        before = await current_revision(engine)
+        repaired = await repair_invalid_indexes(engine)
+        attempts = await _guarded(engine, cfg, command.upgrade, target, guard, script_location)
+        now = await current_revision(engine)
+    applied = path_between(before, after, script_location) if before != now else []
+    return MigrationResult("upgrade", before, now, applied, attempts, repaired)
+
+
+async def downgrade(engine: AsyncEngine, target: str, guard: Guard = Guard(),
+                    script_location: Path | None = None) -> MigrationResult:
+    """Downgrade the database to ``target`` ('base' removes every object of agent_memory).
+
+    Same lock and guard as :func:`upgrade`, same errors.
+    """
+    after = resolve(target, script_location)
+    cfg = alembic_config(script_location)
+    async with advisory_lock(engine, LOCK_NAME, guard.wait_seconds):
+        before = await current_revision(engine)
+        attempts = await _guarded(engine, cfg, command.downgrade, target, guard, script_location)
+        now = await current_revision(engine)
+    undone = list(reversed(path_between(after, before, script_location))) if before != now else []
+    return MigrationResult("downgrade", before, now, undone, attempts)
+
+
+def upgrade_sql(target: str = "head", start: str | None = None, guard: Guard = Guard(),
+                script_location: Path | None = None) -> str:
+    """The SQL that upgrading from ``start`` (default base) to ``target`` would run; no database used.
+
+    It begins with the guard's ``SET lock_timeout`` / ``SET statement_timeout``.
+    """
+    resolve(target, script_location)
+    cfg = alembic_config(script_location)
+    cfg.attributes["lock_timeout"] = _ms(guard.lock_timeout)
+    cfg.attributes["statement_timeout"] = _ms(guard.statement_timeout)
     buf = io.StringIO()
     cfg.output_buffer = buf
     command.upgrade(cfg, f"{start}:{target}" if start else target, sql=True)

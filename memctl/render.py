@@ -110,7 +110,8 @@ def _(result: EmbeddedStatus) -> list[Section]:
 @sections.register
 def _(result: VerifyResult) -> list[Section]:
     checked = ", ".join(f"{n} {k}" for k, n in sorted(result.checked.items()))
-    caption = (f"database {result.database}; revision {result.revision or 'base'} (head {result.head}); "
+    caption = (f"database {result.database}; target {result.target}; "
+               f"revision {result.revision or 'base'} (head {result.head}); "
                f"pgvector {result.pgvector or 'absent'}; compared {checked or 'nothing'}")
     if result.clean:
         return [Section("verify-schema: no drift", ["result"], [["clean"]], caption)]

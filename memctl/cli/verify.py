@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from memctl import render
@@ -10,9 +12,15 @@ from memctl.cli.options import Csv, DatabaseUrl, Json
 from memctl.schema import verify_schema
 
 
-def verify_schema_cmd(database_url: DatabaseUrl = None, json_: Json = False, csv_: Csv = False) -> None:
-    """Compare the live catalog with the models. Exit 0 clean, 1 drift, 2 error."""
-    result = run_with_engine(database_url, verify_schema)
+def verify_schema_cmd(
+    target: Annotated[str, typer.Option(
+        "--target", metavar="postgres|citus",
+        help="citus: also report keys and tables that stop distributing by org_id.")] = "postgres",
+    database_url: DatabaseUrl = None, json_: Json = False, csv_: Csv = False,
+) -> None:
+    """Compare the live catalog with the models, the revision with head and the applied revision
+    files with their recorded checksums. Exit 0 clean, 1 drift, 2 error."""
+    result = run_with_engine(database_url, lambda engine, url: verify_schema(engine, url, target))
     render.emit(result, as_json=json_, as_csv=csv_)
     if not result.clean:
         raise typer.Exit(EXIT_FINDINGS)

@@ -7,19 +7,18 @@ The scratch database ``memctl_ref_<random>`` is created on the same server and a
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from memctl.database import first_error_line, make_engine
-from memctl.errors import DatabaseUnavailable
+from memctl.database import make_engine
 from memctl.models import SCHEMA, ModelSpec, ddl, metadata
 from memctl.models.embeddings import EMBEDDING_TABLES
 from memctl.registry import index_ddl
 from memctl.schema.catalog import Snapshot, read_snapshot
+from memctl.scratch import scratch_database
 
 
 def model_statements_before_tables() -> list[str]:
@@ -71,23 +70,14 @@ async def reference_snapshot(admin: AsyncEngine, url: URL, models: Sequence[Mode
     """Snapshot of the schema the models define, with one HNSW index per model in ``models``.
 
     ``admin`` is an engine on the live server (used to create and drop the scratch database);
-    ``url`` is its URL. Raises :class:`DatabaseUnavailable` if the role may not create databases.
+    ``url`` is its URL. Raises :class:`~memctl.errors.DatabaseUnavailable` if the role may not create databases.
     """
-    name = f"memctl_ref_{secrets.token_hex(6)}"
-    auto = admin.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        async with auto.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE template0')
-    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot build the reference"
-        raise DatabaseUnavailable(
-            f"verify-schema needs CREATEDB to build its reference schema: {first_error_line(exc)}") from None
-    scratch = make_engine(url.set(database=name), pool_size=1)
-    try:
-        async with scratch.begin() as conn:
-            await _apply_models(conn, models)
-        async with scratch.connect() as conn:
-            return await read_snapshot(conn, SCHEMA)
-    finally:
-        await scratch.dispose()
-        async with auto.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with scratch_database(admin, url, "memctl_ref", "verify-schema") as ref_url:
+        scratch = make_engine(ref_url, pool_size=1)
+        try:
+            async with scratch.begin() as conn:
+                await _apply_models(conn, models)
+            async with scratch.connect() as conn:
+                return await read_snapshot(conn, SCHEMA)
+        finally:
+            await scratch.dispose()

@@ -2,7 +2,9 @@
 
 Compares the live catalog of ``agent_memory`` with a reference built from the models (see
 :mod:`memctl.schema.reference`), and checks what a diff cannot see: the pgvector extension
-(0.8 or newer, schema.md "Minimum server") and the Alembic revision (must be head).
+(0.8 or newer, schema.md "Minimum server"), the Alembic revision (must be head) and the
+checksums of the applied revision files (none edited since applied). ``target="citus"`` adds
+the distribution checks of :mod:`memctl.schema.citus`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memctl import migrate
 from memctl.config import mask_url
+from memctl.errors import ConfigError
 from memctl.models import SCHEMA
 from memctl.schema.catalog import Snapshot, read_snapshot
+from memctl.schema.citus import citus_findings
 from memctl.schema.diff import Finding, diff
+from memctl.schema.integrity import checksum_findings
 from memctl.schema.reference import reference_snapshot, registered_models
 
 MIN_PGVECTOR = (0, 8, 0)  # iterative index scans (schema.md "Minimum server")
+TARGETS = ("postgres", "citus")
 
 
 @dataclass
@@ -32,6 +38,7 @@ class VerifyResult:
     """
 
     database: str
+    target: str
     revision: str | None
     head: str
     pgvector: str | None
@@ -54,12 +61,16 @@ async def live_snapshot(engine: AsyncEngine) -> Snapshot:
         return await read_snapshot(conn, SCHEMA)
 
 
-async def verify_schema(engine: AsyncEngine, url: URL) -> VerifyResult:
+async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres") -> VerifyResult:
     """Compare the live schema with the models; every difference is a :class:`Finding`.
 
     ``url`` is the live database's URL (the reference database is created beside it).
-    Raises :class:`~memctl.errors.DatabaseUnavailable` if the reference cannot be built.
+    ``target``: 'postgres' (default) or 'citus' (also report what blocks distributing by org_id).
+    Raises :class:`~memctl.errors.ConfigError` for an unknown target and
+    :class:`~memctl.errors.DatabaseUnavailable` if the reference cannot be built.
     """
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     head = migrate.head_revision()
     revision = await migrate.current_revision(engine)
     async with engine.connect() as conn:
@@ -68,16 +79,19 @@ async def verify_schema(engine: AsyncEngine, url: URL) -> VerifyResult:
         models = await registered_models(conn)
         has_schema = (await conn.execute(text(
             "SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": SCHEMA})).scalar()
-    result = VerifyResult(mask_url(url), revision, head, pgvector)
+        integrity = await checksum_findings(conn, revision)
+        citus = await citus_findings(conn, SCHEMA) if target == "citus" and has_schema else []
+    result = VerifyResult(mask_url(url), target, revision, head, pgvector)
     if revision != head:
         result.findings.append(Finding("revision", "alembic_version", head, revision))
     if pgvector is None or _version_tuple(pgvector) < MIN_PGVECTOR:
         result.findings.append(Finding("extension", "vector", ">= 0.8.0", pgvector))
+    result.findings += integrity
     if not has_schema:
         result.findings.append(Finding("schema", SCHEMA, "present", None))
         return result
     expected = await reference_snapshot(engine, url, models)
     actual = await live_snapshot(engine)
-    result.findings += diff(expected, actual)
+    result.findings += diff(expected, actual) + citus
     result.checked = dict(Counter({cat: len(objs) for cat, objs in expected.objects.items()}))
     return result
