@@ -138,11 +138,17 @@ async def _attempt(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
 
 
 async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Guard,
-                   script_location: Path | None) -> int:
-    """Run ``fn`` with retries on lock timeout; the number of attempts. Raises LockTimeout."""
+                   script_location: Path | None, repaired: list[str] | None = None) -> int:
+    """Run ``fn`` with retries on lock timeout; the number of attempts. Raises LockTimeout.
+
+    With ``repaired`` (upgrade), INVALID indexes are repaired before every attempt and what was
+    done is appended to it: a concurrent build that failed on a lock timeout is redone cleanly.
+    """
     attempt = 0
     while True:
         attempt += 1
+        if repaired is not None:
+            repaired += await repair_invalid_indexes(engine)
         blockers = await _attempt(engine, cfg, fn, target, guard)
         if not blockers:
             return attempt
@@ -210,8 +216,8 @@ async def upgrade(engine: AsyncEngine, target: str = "head", guard: Guard = Guar
     cfg = alembic_config(script_location)
     async with advisory_lock(engine, LOCK_NAME, guard.wait_seconds):
         before = await current_revision(engine)
-        repaired = await repair_invalid_indexes(engine)
-        attempts = await _guarded(engine, cfg, command.upgrade, target, guard, script_location)
+        repaired: list[str] = []
+        attempts = await _guarded(engine, cfg, command.upgrade, target, guard, script_location, repaired)
         now = await current_revision(engine)
     applied = path_between(before, after, script_location) if before != now else []
     return MigrationResult("upgrade", before, now, applied, attempts, repaired)

@@ -26,7 +26,9 @@ from rich.table import Table
 from memctl.bench import BenchResult
 from memctl.checks import CheckResult
 from memctl.embedded import EmbeddedStatus
+from memctl.lint import LintResult
 from memctl.migrate import MigrationResult, RevisionInfo
+from memctl.migrate_check import MigrateCheckResult
 from memctl.schema import VerifyResult
 from memctl.seed import SeedResult
 
@@ -97,8 +99,28 @@ def _(result: list) -> list[Section]:
 @sections.register
 def _(result: MigrationResult) -> list[Section]:
     rows = [[result.direction, result.before or "base", result.after or "base",
-             " ".join(result.applied) or "(nothing to do)"]]
-    return [Section("Migration", ["direction", "from", "to", "revisions run"], rows)]
+             " ".join(result.applied) or "(nothing to do)", result.attempts]]
+    out = [Section("Migration", ["direction", "from", "to", "revisions run", "attempts"], rows)]
+    if result.repaired:
+        out.append(Section("INVALID indexes repaired first", ["action"], [[r] for r in result.repaired]))
+    return out
+
+
+@sections.register
+def _(result: MigrateCheckResult) -> list[Section]:
+    rows = [["ok" if i.ok else "FAIL", i.name, i.detail] for i in result.items]
+    title = "migrate check: " + ("all passed" if result.clean else f"{sum(not i.ok for i in result.items)} failed")
+    return [Section(title, ["result", "check", "detail"], rows, f"revisions {' '.join(result.revisions)}")]
+
+
+@sections.register
+def _(result: LintResult) -> list[Section]:
+    caption = (f"{len(result.revisions)} revisions linted; excluded: "
+               + ", ".join(f"{rule} ({why})" for rule, why in result.excluded.items()))
+    if result.clean:
+        return [Section("migrate lint: no findings", ["result"], [["clean"]], caption)]
+    rows = [[f.revision, f.line, f.rule, f.message] for f in result.findings]
+    return [Section(f"migrate lint: {len(rows)} finding(s)", ["revision", "line", "rule", "message"], rows, caption)]
 
 
 @sections.register

@@ -3,6 +3,7 @@
 from sqlalchemy import text
 
 from memctl import migrate
+from memctl.revisions import ordered
 from memctl.schema import live_snapshot, verify_schema
 
 
@@ -16,13 +17,13 @@ async def _schema_objects(engine) -> int:
 async def test_upgrade_downgrade_upgrade_round_trip(engine, db_url):
     first = await migrate.upgrade(engine)
     assert first.before is None and first.after == migrate.head_revision()
-    assert first.applied == [f"{i:04d}" for i in range(1, 9)]
+    assert first.applied == ordered() and len(first.applied) == 9
     await engine.dispose()
     snap_first = await live_snapshot(engine)
     assert (await verify_schema(engine, db_url)).clean
 
     down = await migrate.downgrade(engine, "base")
-    assert down.after is None and down.applied[0] == "0008" and down.applied[-1] == "0001"
+    assert down.after is None and down.applied[0] == migrate.head_revision() and down.applied[-1] == "0001"
     assert await _schema_objects(engine) == 0
     assert await migrate.current_revision(engine) is None
 

@@ -1,4 +1,4 @@
-"""``memctl migrate | downgrade | current | history``: the schema's revision."""
+"""``memctl migrate [check|lint] | downgrade | current | history``: the schema's revision."""
 
 from __future__ import annotations
 
@@ -8,11 +8,22 @@ import typer
 
 from memctl import migrate as lib
 from memctl import render
-from memctl.cli.common import run_plain, run_with_engine
-from memctl.cli.options import DatabaseUrl, Json, Yes
+from memctl.cli.common import EXIT_FINDINGS, progress_bar, run_plain, run_with_engine
+from memctl.cli.options import DatabaseUrl, Json, LockTimeout, Retries, StatementTimeout, Wait, Yes
+from memctl.lint import lint
+from memctl.migrate_check import migrate_check
 
-app = typer.Typer(help="Upgrade the schema (to head by default), or print the SQL with --sql.",
+app = typer.Typer(help="Upgrade the schema (to head by default), or print the SQL with --sql. "
+                       "Exit 75 when another migrator holds the lock past --wait, or a table lock "
+                       "was not had within --lock-timeout after --retries.",
                   invoke_without_command=True)
+
+_DEFAULT = lib.Guard()
+
+
+def _guard(wait: float, lock_timeout: float, statement_timeout: float, retries: int) -> lib.Guard:
+    return lib.Guard(wait_seconds=wait, lock_timeout=lock_timeout, statement_timeout=statement_timeout,
+                     retries=retries)
 
 
 @app.callback()
@@ -20,21 +31,50 @@ def migrate(
     ctx: typer.Context,
     to: Annotated[str, typer.Option("--to", metavar="REV", help="Target revision (id, prefix or head).")] = "head",
     sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it (no database).")] = False,
+    wait: Wait = _DEFAULT.wait_seconds,
+    lock_timeout: LockTimeout = _DEFAULT.lock_timeout,
+    statement_timeout: StatementTimeout = _DEFAULT.statement_timeout,
+    retries: Retries = _DEFAULT.retries,
     database_url: DatabaseUrl = None,
     json_: Json = False,
 ) -> None:
-    """Upgrade the database schema to a revision (default: head)."""
+    """Upgrade the database schema to a revision (default: head), one migrator at a time."""
     if ctx.invoked_subcommand is not None:
         return
+    guard = _guard(wait, lock_timeout, statement_timeout, retries)
     if sql:
-        typer.echo(run_plain(lambda: lib.upgrade_sql(to)), nl=False)
+        typer.echo(run_plain(lambda: lib.upgrade_sql(to, guard=guard)), nl=False)
         return
-    render.emit(run_with_engine(database_url, lambda engine, _url: lib.upgrade(engine, to)), as_json=json_)
+    render.emit(run_with_engine(database_url, lambda engine, _url: lib.upgrade(engine, to, guard)), as_json=json_)
+
+
+@app.command("check")
+def check(database_url: DatabaseUrl = None, json_: Json = False) -> None:
+    """For CI: one head, every revision downgrades, base->head->base->head on a scratch database
+    leaves the same catalog, models match head (verify-schema), squawk lint clean. Exit 0/1."""
+    with progress_bar() as progress:
+        result = run_with_engine(database_url, lambda engine, url: migrate_check(engine, url, progress=progress))
+    render.emit(result, as_json=json_)
+    if not result.clean:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command("lint")
+def lint_cmd(json_: Json = False) -> None:
+    """Lint the SQL every revision emits (--sql mode) with squawk. No database. Exit 0 clean, 1 findings."""
+    result = run_plain(lint)
+    render.emit(result, as_json=json_)
+    if not result.clean:
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def downgrade(
     revision: Annotated[str, typer.Argument(metavar="REV", help="Target revision, or 'base' to remove everything.")],
     yes: Yes = False,
+    wait: Wait = _DEFAULT.wait_seconds,
+    lock_timeout: LockTimeout = _DEFAULT.lock_timeout,
+    statement_timeout: StatementTimeout = _DEFAULT.statement_timeout,
+    retries: Retries = _DEFAULT.retries,
     database_url: DatabaseUrl = None,
     json_: Json = False,
 ) -> None:
@@ -43,7 +83,9 @@ def downgrade(
         if not typer.confirm(f"Downgrade to {revision}? Tables dropped on the way lose their data", err=True):
             render.error("aborted: nothing changed")
             raise typer.Exit(1)
-    render.emit(run_with_engine(database_url, lambda engine, _url: lib.downgrade(engine, revision)), as_json=json_)
+    guard = _guard(wait, lock_timeout, statement_timeout, retries)
+    render.emit(run_with_engine(database_url, lambda engine, _url: lib.downgrade(engine, revision, guard)),
+                as_json=json_)
 
 
 def current(database_url: DatabaseUrl = None, json_: Json = False) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import CheckConstraint, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from memctl.models.base import (
@@ -106,7 +106,8 @@ class ApiToken(Base):
         tenant_fk(["org_id", "user_id"], "users", "CASCADE"),
         fk_index("org_id", "agent_id"),
         fk_index("org_id", "user_id"),
-        UniqueConstraint("token_hash"),
+        UniqueConstraint("org_id", "token_hash"),  # per org: every key includes org_id (rule 1, revision 0009)
+        Index(None, "token_hash"),  # lookup by hash before the organisation is known (authentication)
         CheckConstraint(f"token_hash ~ {HEX64}", name="token_hash_sha256"),
         CheckConstraint("expires_at > created_at", name="expires_after_created"),
         CheckConstraint("char_length(token_prefix) = 8", name="token_prefix_length"),

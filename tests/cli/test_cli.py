@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memctl.cli import app
+from memctl.revisions import head_revision
 from tests.conftest import url_arg
 
 runner = CliRunner()
@@ -61,7 +62,7 @@ def test_main_job_through_the_cli(db_url, dataset_path):
     u = url_arg(url)
     out = invoke("migrate", "--json", "--database-url", u)
     assert out.exit_code == 0, out.stderr
-    assert json.loads(out.stdout)["after"] == "0008" and out.stderr == ""
+    assert json.loads(out.stdout)["after"] == head_revision() and out.stderr == ""
 
     out = invoke("current", "--json", "--database-url", u)
     assert out.exit_code == 0 and json.loads(out.stdout)[0]["is_current"]
@@ -92,7 +93,7 @@ def test_main_job_through_the_cli(db_url, dataset_path):
     assert out.exit_code == 0 and json.loads(out.stdout)["violations"] == []
 
     out = invoke("history", "--database-url", u)
-    assert out.exit_code == 0 and "0008" in out.stdout and "head" in out.stdout
+    assert out.exit_code == 0 and head_revision() in out.stdout and "head" in out.stdout
 
     for cmd in (["verify-schema"], ["check-constraints"], ["bench-hnsw", "-q", "5", "--ef-search", "40"]):
         out = invoke(*cmd, "--database-url", u)
@@ -102,7 +103,7 @@ def test_main_job_through_the_cli(db_url, dataset_path):
     out = invoke("downgrade", "0007", "--database-url", u, input="n\n")
     assert out.exit_code == 1 and "aborted" in out.stderr
     out = invoke("downgrade", "0007", "--yes", "--json", "--database-url", u)
-    assert out.exit_code == 0 and json.loads(out.stdout)["applied"] == ["0008"]
+    assert out.exit_code == 0 and json.loads(out.stdout)["applied"] == ["0009", "0008"]
     out = invoke("verify-schema", "--json", "--database-url", u)
     assert out.exit_code == 1
     kinds = {f["kind"] for f in json.loads(out.stdout)["findings"]}

@@ -2,6 +2,7 @@
 
 from sqlalchemy import text
 
+from memctl.revisions import head_revision
 from memctl.schema import verify_schema
 
 S = "agent_memory"
@@ -91,4 +92,4 @@ async def test_revision_behind_head_is_drift(migrated, db_url):
     result = await verify_schema(migrated, db_url)
     assert ("revision", "alembic_version") in {(f.kind, f.object) for f in result.findings}
     async with migrated.begin() as conn:
-        await conn.execute(text("UPDATE public.alembic_version SET version_num = '0008'"))
+        await conn.execute(text("UPDATE public.alembic_version SET version_num = :v"), {"v": head_revision()})
