@@ -64,21 +64,24 @@ class BlockerWatch:
     """Poll :func:`blockers_of` for one backend every ``interval`` seconds while a block runs.
 
     ``last`` keeps the most recent non-empty observation (the wait is gone once the lock
-    timeout cancels it). Use as ``async with BlockerWatch(engine, pid) as watch: ...``.
+    timeout cancels it). Use as ``async with BlockerWatch(engine, pid) as watch: ...``. The watch
+    stops between probes, never by cancelling one, so it leaves nothing in the server log.
     """
 
     def __init__(self, engine: AsyncEngine, pid: int, interval: float = 0.05) -> None:
         self.engine, self.pid, self.interval = engine, pid, interval
         self.last: list[Blocker] = []
+        self._stop = asyncio.Event()
         self._task: asyncio.Task | None = None
 
     async def _poll(self) -> None:
-        while True:
+        while not self._stop.is_set():
             with contextlib.suppress(Exception):  # a failed probe must never fail the run it watches
                 found = await blockers_of(self.engine, self.pid)
                 if found:
                     self.last = found
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval)
 
     async def __aenter__(self) -> BlockerWatch:
         self._task = asyncio.create_task(self._poll())
@@ -86,6 +89,5 @@ class BlockerWatch:
 
     async def __aexit__(self, *_exc) -> None:
         assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stop.set()
+        await self._task

@@ -34,6 +34,11 @@ def _pgdata(home: Path) -> Path:
     return home / "pgdata"
 
 
+def log_path(home: Path) -> Path:
+    """The embedded server's log file (pgserver writes it as ``pgdata/log``)."""
+    return _pgdata(home) / "log"
+
+
 def _import_pgserver():
     # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then uses /tmp, which is fine.
     with warnings.catch_warnings():

@@ -49,5 +49,10 @@ class LockTimeout(MemctlError):
     exit_code = 75
 
 
+class MigrationFailed(MemctlError):
+    """A revision failed (an error in its SQL, a statement timeout, a lost connection) and was rolled
+    back; the message names it and the revision the database is at."""
+
+
 class LintFailed(MemctlError):
     """The migration linter could not run (squawk missing or failing); findings are not errors."""

@@ -26,11 +26,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memctl.blockers import BlockerWatch
-from memctl.errors import LockTimeout
+from memctl.database import first_error_line
+from memctl.errors import LockTimeout, MigrationFailed
 from memctl.locks import advisory_lock
 from memctl.revisions import alembic_config, head_revision, ordered, path_between, resolve, script_directory
 
@@ -97,6 +98,17 @@ async def current_revision(engine: AsyncEngine) -> str | None:
                 c, opts={"version_table_schema": VERSION_TABLE_SCHEMA}).get_current_revision())
 
 
+def _root(exc: BaseException) -> BaseException:
+    """The database error behind ``exc`` (Alembic's cleanup after a lost connection raises a second,
+    less telling error, e.g. PendingRollbackError, with the original as its context)."""
+    found, seen = exc, exc
+    while seen is not None:  # the earliest database error in the chain is the one that started it
+        if isinstance(seen, DBAPIError):
+            found = seen
+        seen = seen.__cause__ or seen.__context__
+    return found
+
+
 def _sqlstate(exc: DBAPIError) -> str | None:
     orig = exc.orig
     return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
@@ -126,8 +138,10 @@ async def _attempt(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
                 await conn.run_sync(_run, cfg, fn, target)
                 await conn.commit()
             return []
-        except DBAPIError as exc:
-            if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+        except SQLAlchemyError as exc:
+            if not isinstance(exc, DBAPIError) or _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                with contextlib.suppress(Exception):  # never hand a broken session back to the pool
+                    await conn.invalidate()
                 raise
             return watch.last or [f"(blocker gone before it could be observed: {str(exc.orig).strip()})"]
         finally:
@@ -149,7 +163,13 @@ async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
         attempt += 1
         if repaired is not None:
             repaired += await repair_invalid_indexes(engine)
-        blockers = await _attempt(engine, cfg, fn, target, guard)
+        try:
+            blockers = await _attempt(engine, cfg, fn, target, guard)
+        except SQLAlchemyError as exc:
+            at = await current_revision(engine)
+            nxt = _next_revision(at, target, fn is command.upgrade, script_location)
+            raise MigrationFailed(f"revision {nxt} failed and was rolled back: {first_error_line(_root(exc))}; "
+                                  f"the database is at {at or 'base'}") from exc
         if not blockers:
             return attempt
         if attempt > guard.retries:

@@ -20,16 +20,37 @@ DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-mini
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory) -> URL:
+def server_home(tmp_path_factory) -> Path | None:
+    """MEMCTL_HOME of the embedded test server (None when DATABASE_URL names the server)."""
+    return None if os.environ.get("DATABASE_URL") else tmp_path_factory.mktemp("memctl-home")
+
+
+@pytest.fixture(scope="session")
+def server_url(server_home) -> URL:
     """Admin URL of the test server: DATABASE_URL if set, else an embedded server in a temp dir."""
-    raw = os.environ.get("DATABASE_URL")
-    if raw:
-        yield normalise_url(raw)
+    if server_home is None:
+        yield normalise_url(os.environ["DATABASE_URL"])
         return
-    home = tmp_path_factory.mktemp("memctl-home")
-    url = embedded.start(home, database="postgres")
+    url = embedded.start(server_home, database="postgres")
     yield url
-    embedded.stop(home)
+    embedded.stop(server_home)
+
+
+@pytest.fixture(scope="session")
+def server_log(server_home, server_url) -> Path | None:
+    """The embedded server's log file (None on a DATABASE_URL server, whose log we cannot read)."""
+    return embedded.log_path(server_home) if server_home is not None else None
+
+
+async def _recreate(admin, name: str) -> None:
+    async with admin.connect() as conn:
+        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+
+async def _drop(admin, name: str) -> None:
+    async with admin.connect() as conn:
+        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -37,12 +58,20 @@ async def db_url(server_url: URL, request) -> AsyncIterator[URL]:
     """A fresh database for the test module, dropped afterwards."""
     name = "t_" + re.sub(r"\W", "_", request.module.__name__.split(".")[-1])[:50]
     admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    await _recreate(admin, name)
     yield server_url.set(database=name)
-    async with admin.connect() as conn:
-        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await _drop(admin, name)
+    await admin.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def fresh_url(server_url: URL, request) -> AsyncIterator[URL]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    name = "f_" + re.sub(r"\W", "_", request.node.name)[:55]
+    admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+    await _recreate(admin, name)
+    yield server_url.set(database=name)
+    await _drop(admin, name)
     await admin.dispose()
 
 

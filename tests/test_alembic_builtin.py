@@ -18,7 +18,6 @@ from sqlalchemy.pool import NullPool
 
 from memctl.revisions import MIGRATIONS_DIR
 
-
 # Revisions that build indexes CONCURRENTLY (autocommit blocks). pytest-alembic's experimental
 # downgrade-leaves-no-trace runs every cycle inside one rolled-back transaction, where
 # CONCURRENTLY cannot run; memctl's own round trip (test_migrate_check) covers them instead.

@@ -39,7 +39,7 @@ async def test_upgrade_is_idempotent_and_partial_targets(engine):
     await migrate.downgrade(engine, "0003")
     assert await migrate.current_revision(engine) == "0003"
     hist = await migrate.history(engine)
-    assert [h.applied for h in hist] == [True] * 3 + [False] * 5
+    assert [h.applied for h in hist] == [True] * 3 + [False] * (len(hist) - 3)
     res = await migrate.upgrade(engine, "0005")
     assert res.applied == ["0004", "0005"]
     await migrate.upgrade(engine)

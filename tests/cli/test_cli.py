@@ -12,7 +12,8 @@ from tests.conftest import url_arg
 runner = CliRunner()
 CANARY = "Canary-Pw-7f3a"
 
-COMMANDS = [["db"], ["db", "start"], ["db", "stop"], ["db", "status"], ["db", "url"], ["migrate"],
+COMMANDS = [["db"], ["db", "start"], ["db", "stop"], ["db", "status"], ["db", "url"],
+            ["migrate"], ["migrate", "check"], ["migrate", "lint"],
             ["downgrade"], ["current"], ["history"], ["verify-schema"], ["seed"], ["bench-hnsw"],
             ["check-constraints"], ["demo"]]
 
@@ -139,3 +140,24 @@ def test_db_start_status_url_stop(tmp_path, monkeypatch):
     assert out.exit_code == 0 and json.loads(out.stdout)["running"] is False
     out = invoke("db", "stop")
     assert out.exit_code == 0 and "was not running" in out.stderr
+
+
+def test_migrate_check_lint_and_citus_target(db_url):
+    u = url_arg(db_url)
+    out = invoke("migrate", "check", "--json", "--database-url", u)
+    assert out.exit_code == 0, out.stdout + out.stderr
+    checks = json.loads(out.stdout)
+    assert checks["clean"] and out.stderr == ""
+    assert [i["name"] for i in checks["items"]] == [
+        "single head", "every revision has a downgrade", "upgrade base -> head",
+        "downgrade head -> base leaves no trace", "upgrade again: same catalog",
+        "models match head DDL (verify-schema)", "squawk lint"]
+
+    out = invoke("migrate", "lint", "--json")
+    assert out.exit_code == 0 and json.loads(out.stdout)["findings"] == [] and out.stderr == ""
+
+    assert invoke("migrate", "--json", "--database-url", u).exit_code == 0
+    out = invoke("verify-schema", "--target", "citus", "--json", "--database-url", u)
+    assert out.exit_code == 0 and json.loads(out.stdout)["target"] == "citus" and out.stderr == ""
+    out = invoke("verify-schema", "--target", "oracle", "--database-url", u)
+    assert out.exit_code == 2 and out.stderr.count("\n") == 1 and "unknown target 'oracle'" in out.stderr
