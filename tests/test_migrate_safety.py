@@ -119,6 +119,8 @@ async def test_lock_timeout_bounds_waits_retries_and_names_the_blocker(fresh_url
         await readers
 
         message = str(err.value)
+        print(f"lock-timeout scenario: {elapsed:.2f} s for 3 attempts, reader max wait "
+              f"{max(waits) * 1000:.0f} ms over {len(waits)} reads; {message}")
         assert "revision 0008" in message and "on 3 attempts" in message
         assert "agent_memory.memories (AccessExclusiveLock)" in message
         assert f"pid {app.get_server_pid()} 'app holding memories'" in message
