@@ -8,7 +8,7 @@ The public Python API, for a cron job or a service (each function is async and t
         await upgrade(engine)
 """
 
-from memctl.bench import BenchResult, bench_hnsw
+from memctl.bench import BenchOptions, BenchResult, bench_hnsw
 from memctl.checks import CheckResult, Violation, check_constraints
 from memctl.config import Settings, mask_url
 from memctl.database import engine_for, make_engine, resolve_url
@@ -27,7 +27,8 @@ from memctl.schema import Finding, VerifyResult, verify_schema
 from memctl.seed import SeedResult, seed
 
 __all__ = [
-    "BenchResult", "CheckResult", "Guard", "ConfigError", "DatabaseUnavailable", "Dataset", "DatasetError", "Finding",
+    "BenchOptions", "BenchResult", "CheckResult", "ConfigError", "DatabaseUnavailable", "Dataset", "DatasetError",
+    "Finding", "Guard",
     "LockHeld", "MemctlError", "NotFound", "SchemaNotReady", "SeedResult", "Settings", "VerifyResult",
     "Violation", "bench_hnsw", "check_constraints", "current_revision", "downgrade", "engine_for",
     "head_revision", "history", "load_npz", "load_queries", "make_engine", "mask_url", "resolve_url", "seed",

@@ -26,6 +26,12 @@ def home_dir() -> Path:
     return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("memctl"))
 
 
+def cache_dir() -> Path:
+    """memctl's cache (bench-hnsw's exact top-k): ``$MEMCTL_HOME/cache`` or the platform's user cache dir."""
+    env = os.environ.get("MEMCTL_HOME")
+    return Path(env).expanduser() / "cache" if env else Path(platformdirs.user_cache_dir("memctl"))
+
+
 def normalise_url(raw: str) -> URL:
     """Parse a PostgreSQL URL and return it with the asyncpg driver.
 

@@ -9,7 +9,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memctl import migrate
-from memctl.bench import BenchResult, bench_hnsw
+from memctl.bench import BenchOptions, BenchResult, bench_hnsw
 from memctl.checks import CheckResult, check_constraints
 from memctl.datasets import Dataset
 from memctl.migrate import MigrationResult
@@ -41,6 +41,6 @@ async def run_demo(engine: AsyncEngine, url: URL, ds: Dataset, *, queries: np.nd
     seeded = await seed(engine, ds, orgs=5, agents=2, skew=True, progress=progress)
     verified = await verify_schema(engine, url)
     checked = await check_constraints(engine)
-    benched = await bench_hnsw(engine, model_name=ds.model, queries=queries, num_queries=num_queries,
-                               progress=progress)
+    benched = await bench_hnsw(engine, BenchOptions(model_name=ds.model, queries=queries, num_queries=num_queries),
+                               progress)
     return DemoResult(migration, seeded, verified, checked, benched)

@@ -23,9 +23,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from memctl.bench import BenchResult
+from memctl.bench import REFERENCE_EF, BenchResult
 from memctl.checks import CheckResult
 from memctl.embedded import EmbeddedStatus
+from memctl.errors import ConfigError
 from memctl.lint import LintResult
 from memctl.migrate import MigrationResult, RevisionInfo
 from memctl.migrate_check import MigrateCheckResult
@@ -44,6 +45,7 @@ class Section:
     columns: list[str]
     rows: list[list[Any]]
     caption: str | None = None
+    primary: bool = False  # the section --csv prints (else the first)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -151,23 +153,96 @@ def _(result: SeedResult) -> list[Section]:
     return [Section(f"Seed: model {result.model}", columns, rows)]
 
 
+def _mb(n: int | None) -> str:
+    return "" if n is None else f"{n / 2**20:,.1f} MiB"
+
+
+def _fingerprint(fp) -> Section:
+    rows = [["PostgreSQL", fp.postgres], ["pgvector", fp.pgvector or "absent"],
+            ["index", f"{fp.index} ({'valid' if fp.index_valid else 'INVALID' if fp.index_exists else 'missing'})"],
+            ["m / ef_construction", f"{fp.m} / {fp.ef_construction}"],
+            ["opclass (model expects)", f"{fp.opclass} ({fp.expected_opclass})"],
+            ["index size / shared_buffers", f"{_mb(fp.index_bytes)} / {_mb(fp.shared_buffers_bytes)}"],
+            ["model rows", f"{fp.rows:,}"],
+            ["table live / dead tuples", f"{fp.table_live_tuples} / {fp.table_dead_tuples}"],
+            ["last vacuum / autovacuum", f"{fp.last_vacuum or 'never'} / {fp.last_autovacuum or 'never'}"]]
+    rows += [[name, value] for name, value in fp.settings.items()]
+    return Section("bench-hnsw: environment", ["what", "value"], rows)
+
+
+def _bench_sections(result: BenchResult) -> list[Section]:
+    out = []
+    if result.targets:
+        out.append(Section(f"Smallest ef_search reaching recall@{result.k}", ["target recall", "ef_search"],
+                           [[t.target, t.ef_search if t.ef_search is not None else "not reached"]
+                            for t in result.targets]))
+    if result.warm_cold:
+        w = result.warm_cold
+        out.append(Section(f"First pass vs steady state ({w.queries} queries, ef_search {w.ef_search}; server "
+                           "execution time, shared buffers per query)",
+                           ["pass", "p50 ms", "p95 ms", "buffer hits", "buffer reads"],
+                           [["first", w.first_p50_ms, w.first_p95_ms, w.first_hits, w.first_reads],
+                            ["steady", w.steady_p50_ms, w.steady_p95_ms, w.steady_hits, w.steady_reads]]))
+    if result.filtered:
+        out.append(Section(f"Tenant-filtered search (planner decides; recall@{result.k} vs filtered exact top-k)",
+                           ["group", "org", "rows", "iterative_scan", "max_scan_tuples", "ef_search", "plan",
+                            "recall mean", "recall min", "short share", "p50 ms", "p95 ms"],
+                           [[c.group, c.org, c.rows, c.iterative_scan, c.max_scan_tuples or "default", c.ef_search,
+                             c.plan, c.recall_mean, c.recall_min, c.short_share, c.p50_ms, c.p95_ms]
+                            for c in result.filtered]))
+    if result.concurrency:
+        out.append(Section("Concurrency (asyncpg pool, prepared statements, binary vectors)",
+                           ["connections", "ef_search", "window s", "queries", "errors", "QPS", "p50 ms", "p95 ms",
+                            "p99 ms"],
+                           [[c.level, c.ef_search, c.window_s, c.queries, c.errors, c.qps, c.p50_ms, c.p95_ms,
+                             c.p99_ms] for c in result.concurrency]))
+    if result.raw:
+        r = result.raw
+        out.append(Section(f"memctl query path vs bare asyncpg on a vector(d) copy (ef_search {r.ef_search}, "
+                           f"{r.queries} queries interleaved)", ["path", "p50 ms", "p95 ms"],
+                           [["memctl", r.harness_p50_ms, r.harness_p95_ms],
+                            ["bare asyncpg", r.raw_p50_ms, r.raw_p95_ms], ["ratio (p50)", r.ratio, ""]],
+                           f"raw plan: {r.raw_plan}" + ("" if r.raw_uses_index else " (NOT on its HNSW index)")))
+    if result.builds:
+        out.append(Section("HNSW builds on a scratch copy",
+                           ["m", "ef_construction", "maintenance_work_mem", "workers", "build s", "index MiB",
+                            "bytes/vector", f"recall@{result.k} (ef {REFERENCE_EF})", "graph > maintenance_work_mem"],
+                           [[b.m, b.ef_construction, b.maintenance_work_mem, b.parallel_workers, b.seconds,
+                             round(b.index_bytes / 2**20, 2), b.bytes_per_vector, b.recall_mean,
+                             "yes" if b.graph_exceeded_memory else "no"] for b in result.builds]))
+    if result.baseline:
+        rows = [[r.metric, r.ef_search, r.baseline, r.current, r.change, r.limit] for r in result.regressions]
+        out.append(Section(f"Regressions against {result.baseline}: {len(rows)}" if rows else
+                           f"No regression against {result.baseline}",
+                           ["metric", "ef_search", "baseline", "current", "change", "limit"], rows))
+    return out
+
+
 @sections.register
 def _(result: BenchResult) -> list[Section]:
     scope = f"org {result.org}" if result.org else "all organisations"
-    caption = (f"model {result.model} (id {result.model_id}), index {result.index}, {result.rows} rows, {scope}, "
-               f"k={result.k}, {result.queries} queries, iterative_scan={result.iterative_scan}, "
-               f"truth {result.truth_seconds} s; plan: {result.plan.approximate_plan}")
+    truth = (f"truth {result.truth.source} {'cached' if result.truth.cached else f'{result.truth.seconds} s'}"
+             if result.truth else "truth not computed")
+    caption = (f"model {result.model} (id {result.model_id}), {result.rows:,} rows, {scope}, k={result.k}, "
+               f"{result.queries} queries, iterative_scan={result.iterative_scan}, "
+               f"{'forced index' if result.force_index else 'planner decides'}, {truth}, run {result.seconds} s; "
+               f"plan: {result.plan.approximate_plan}")
+    out = [_fingerprint(result.fingerprint)]
+    if result.fingerprint.warnings:
+        out.append(Section("Warnings", ["warning"], [[w] for w in result.fingerprint.warnings]))
     if not result.valid:
         why = [] if result.plan.approximate_uses_index else [f"approximate query does not use {result.index}: "
                                                               f"{result.plan.approximate_plan}"]
         if not result.plan.truth_avoids_index:
             why.append(f"truth query uses {result.index}: {result.plan.truth_plan}")
-        return [Section("bench-hnsw: INVALID (not measured)", ["reason"], [[w] for w in why], caption)]
-    rows = [[p.ef_search, p.recall_mean, p.recall_min, p.p50_ms, p.p95_ms, p.p99_ms, p.qps, p.short_share]
-            for p in result.points]
-    return [Section(f"bench-hnsw: recall@{result.k} and latency by ef_search",
-                    ["ef_search", "recall mean", "recall min", "p50 ms", "p95 ms", "p99 ms", "QPS", "short share"],
-                    rows, caption)]
+        return [*out, Section("bench-hnsw: INVALID (not measured)", ["reason"], [[w] for w in why], caption,
+                              primary=True)]
+    rows = [[p.ef_search, p.recall_mean, p.recall_min, p.recall_dist_mean, p.recall_dist_min, p.p50_ms, p.p95_ms,
+             p.p99_ms, p.qps, p.short_share] for p in result.points]
+    out.append(Section(f"bench-hnsw: recall@{result.k} and latency by ef_search",
+                       ["ef_search", "recall mean", "recall min", "recall (dist) mean", "recall (dist) min", "p50 ms",
+                        "p95 ms", "p99 ms", "QPS", "short share"], rows, caption, primary=True))
+    return out + _bench_sections(result)
 
 
 @sections.register
@@ -185,7 +260,8 @@ def emit(result: Any, *, as_json: bool = False, as_csv: bool = False) -> None:
         sys.stdout.write(to_json(result) + "\n")
         return
     if as_csv:
-        section = sections(result)[0]
+        found = sections(result)
+        section = next((s for s in found if s.primary), found[0])
         writer = csv.writer(sys.stdout)
         writer.writerow(section.columns)
         writer.writerows(section.rows)
@@ -200,6 +276,15 @@ def emit(result: Any, *, as_json: bool = False, as_csv: bool = False) -> None:
         stdout.print(table)
         if section.caption:
             stdout.print(section.caption, highlight=False, markup=False)
+
+
+def write_json(result: Any, path: Path) -> Path:
+    """Write ``result`` as JSON to ``path`` (e.g. bench-hnsw --output). Raises ConfigError if unwritable."""
+    try:
+        Path(path).write_text(to_json(result) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return Path(path)
 
 
 def note(message: str) -> None:

@@ -1,0 +1,56 @@
+"""Time a batch of queries on one connection and score it against the exact top-k."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+import numpy as np
+
+from memctl.bench.truth import Truth
+from memctl.bench.types import DISTANCE_TOLERANCE, Stats
+
+
+def recall(got: list, truth_ids: list[str], truth_dists: np.ndarray, k: int) -> tuple[float, float]:
+    """Recall@k of one query's rows ``got`` ((id, distance) pairs): by id overlap, and by distance
+    (a row counts when within DISTANCE_TOLERANCE of the k-th exact distance; ties are equivalent)."""
+    expected = min(k, len(truth_ids))
+    if expected == 0:
+        return 1.0, 1.0
+    by_id = len({str(r[0]) for r in got} & set(truth_ids[:k])) / expected
+    kth = truth_dists[expected - 1]
+    by_dist = min(sum(1 for r in got if r[1] is not None and r[1] <= kth + DISTANCE_TOLERANCE), expected) / expected
+    return by_id, by_dist
+
+
+def percentiles_ms(latencies_s: np.ndarray) -> tuple[float, float, float]:
+    """p50, p95, p99 of latencies in seconds, as milliseconds rounded to 3 places."""
+    p50, p95, p99 = np.percentile(latencies_s * 1000.0, [50, 95, 99])
+    return round(float(p50), 3), round(float(p95), 3), round(float(p99), 3)
+
+
+async def measure(stmt: asyncpg.prepared_stmt.PreparedStatement, queries: np.ndarray, args: tuple,
+                  truth: Truth, k: int, warmup: int = 0) -> Stats:
+    """Run ``stmt`` once per query (after ``warmup`` unmeasured queries) and score every result.
+
+    Latency is the client round trip of one ``fetch``; QPS is queries over the wall time.
+    """
+    for vec in queries[:warmup]:
+        await stmt.fetch(vec, *args)
+    n = len(queries)
+    lat = np.empty(n)
+    by_id = np.empty(n)
+    by_dist = np.empty(n)
+    short = 0
+    start = time.perf_counter()
+    for i, vec in enumerate(queries):
+        t = time.perf_counter()
+        got = await stmt.fetch(vec, *args)
+        lat[i] = time.perf_counter() - t
+        by_id[i], by_dist[i] = recall(got, truth.ids[i], truth.dists[i], k)
+        short += len(got) < k
+    wall = time.perf_counter() - start
+    p50, p95, p99 = percentiles_ms(lat)
+    return Stats(recall_mean=round(float(by_id.mean()), 4), recall_min=round(float(by_id.min()), 4),
+                 recall_dist_mean=round(float(by_dist.mean()), 4), recall_dist_min=round(float(by_dist.min()), 4),
+                 p50_ms=p50, p95_ms=p95, p99_ms=p99, qps=round(n / wall, 1), short_share=round(short / n, 4))
