@@ -28,6 +28,7 @@ from memctl.checks import CheckResult
 from memctl.embedded import EmbeddedStatus
 from memctl.errors import ConfigError
 from memctl.lint import LintResult
+from memctl.maintenance import MaintainResult
 from memctl.migrate import MigrationResult, RevisionInfo
 from memctl.migrate_check import MigrateCheckResult
 from memctl.schema import VerifyResult
@@ -151,6 +152,17 @@ def _(result: SeedResult) -> list[Section]:
              result.load_seconds, result.index_seconds, result.rows_per_second]]
     columns = ["source", "model id", "orgs", "agents", "rows", "inserted", "duplicates", "load s", "index s", "rows/s"]
     return [Section(f"Seed: model {result.model}", columns, rows)]
+
+
+@sections.register
+def _(result: MaintainResult) -> list[Section]:
+    rows = [[t.task, t.rows, t.batches, t.max_batch_rows, t.seconds, "yes" if t.stopped_by_budget else "",
+             t.error or "", "; ".join(t.details)] for t in result.tasks]
+    title = "maintain" + (" --dry-run (nothing written)" if result.dry_run else "") + (
+        "" if result.ok else f": {sum(t.error is not None for t in result.tasks)} task(s) failed")
+    return [Section(title, ["task", "would change" if result.dry_run else "changed", "batches", "largest batch",
+                            "seconds", "budget spent", "error", "details"], rows,
+                    f"batch size {result.batch_size}; {result.seconds} s")]
 
 
 def _mb(n: int | None) -> str:

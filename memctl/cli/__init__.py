@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from memctl.cli import data, db, demo, migrate, verify
+from memctl.cli import data, db, demo, maintain, migrate, verify
 
 app = typer.Typer(
     name="memctl",
@@ -25,6 +25,7 @@ app.command("verify-schema")(verify.verify_schema_cmd)
 app.command("seed")(data.seed_cmd)
 app.command("bench-hnsw")(data.bench_cmd)
 app.command("check-constraints")(data.check_cmd)
+app.command("maintain")(maintain.maintain_cmd)
 app.command("demo")(demo.demo_cmd)
 
 

@@ -1,0 +1,100 @@
+"""The table tasks of ``memctl maintain``: VACUUM (ANALYZE) and REINDEX of HNSW indexes.
+
+pgvector's README ("Vacuuming") advises rebuilding an HNSW index before vacuuming a table with
+many dead tuples: ``REINDEX INDEX CONCURRENTLY`` then ``VACUUM``. A failed concurrent reindex
+leaves an INVALID ``<index>_ccnew`` copy, which is dropped first. Names come from the catalog
+and are quoted.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from memctl.errors import NotFound
+from memctl.maintenance.types import MaintainOptions, TaskResult
+from memctl.models import SCHEMA
+
+_HNSW = """
+SELECT i.relname AS index, t.relname AS table, x.indisvalid AS valid,
+       coalesce(s.n_live_tup, 0) AS live, coalesce(s.n_dead_tup, 0) AS dead
+  FROM pg_index x
+  JOIN pg_class i ON i.oid = x.indexrelid
+  JOIN pg_class t ON t.oid = x.indrelid
+  JOIN pg_am am ON am.oid = i.relam
+  LEFT JOIN pg_stat_user_tables s ON s.relid = t.oid
+ WHERE i.relnamespace = CAST(:schema AS regnamespace) AND am.amname = 'hnsw'
+ ORDER BY i.relname
+"""
+
+
+def _q(conn: AsyncConnection, name: str) -> str:
+    quote = conn.dialect.identifier_preparer.quote
+    return f"{quote(SCHEMA)}.{quote(name)}"
+
+
+async def resolve_tables(engine: AsyncEngine, names: tuple[str, ...]) -> list[str]:
+    """The tables of agent_memory named ``names`` (exact catalog names); NotFound for any other."""
+    async with engine.connect() as conn:
+        known = set((await conn.execute(text(
+            "SELECT relname FROM pg_class WHERE relnamespace = CAST(:s AS regnamespace) AND relkind IN ('r', 'p')"),
+            {"s": SCHEMA})).scalars())
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise NotFound(f"no table {unknown[0]!r} in schema {SCHEMA}")
+    return list(names)
+
+
+async def _dead_tables(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(text(
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = :s AND n_dead_tup > 0 ORDER BY relname"),
+            {"s": SCHEMA})).scalars())
+
+
+async def vacuum(engine: AsyncEngine, tables: list[str], opts: MaintainOptions, deadline: float | None) -> TaskResult:
+    """VACUUM (ANALYZE) each of ``tables`` (those the run touched, --table, or any with dead tuples)."""
+    result = TaskResult("vacuum")
+    targets = tables or await _dead_tables(engine)
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for name in targets:
+            if deadline is not None and time.monotonic() >= deadline:
+                result.stopped_by_budget = True
+                break
+            if not opts.dry_run:
+                await conn.exec_driver_sql(f"VACUUM (ANALYZE) {_q(conn, name)}")
+            result.tables.append(name)
+            result.rows += 1
+    result.details = [f"{'would vacuum' if opts.dry_run else 'vacuumed'} {', '.join(result.tables) or 'nothing'}"]
+    return result
+
+
+async def reindex(engine: AsyncEngine, opts: MaintainOptions, deadline: float | None) -> TaskResult:
+    """Drop INVALID ``_ccnew`` leftovers, then REINDEX CONCURRENTLY each HNSW index whose table has a
+    dead-tuple share of at least ``opts.reindex_dead_share``, and VACUUM that table."""
+    result = TaskResult("reindex")
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for row in (await conn.execute(text(_HNSW), {"schema": SCHEMA})).all():
+            if deadline is not None and time.monotonic() >= deadline:
+                result.stopped_by_budget = True
+                break
+            verb = "would " if opts.dry_run else ""
+            if not row.valid and "_ccnew" in row.index:
+                if not opts.dry_run:
+                    await conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {_q(conn, row.index)}")
+                result.details.append(f"{verb}drop INVALID leftover {row.index}")
+                continue
+            share = row.dead / (row.live + row.dead) if row.live + row.dead else 0.0
+            if share < opts.reindex_dead_share:
+                continue
+            if not opts.dry_run:
+                await conn.exec_driver_sql(f"REINDEX INDEX CONCURRENTLY {_q(conn, row.index)}")
+                await conn.exec_driver_sql(f"VACUUM (ANALYZE) {_q(conn, row.table)}")
+            result.rows += 1
+            result.tables.append(row.table)
+            result.details.append(f"{verb}reindex {row.index} (dead share {share:.0%}) and vacuum {row.table}")
+    return result
