@@ -42,17 +42,19 @@ class Batch:
     def sql(self) -> str:
         """The statement for one batch (parameters :org, :batch and the predicate's).
 
-        The row picker is a MATERIALIZED CTE, evaluated once: as an ``IN (subquery)`` the planner
-        may rescan it, and each rescan with SKIP LOCKED hands out further rows (more than a batch).
+        The row picker is a MATERIALIZED CTE, evaluated once (as an ``IN (subquery)`` the planner
+        may rescan it, and each rescan with SKIP LOCKED hands out further rows), and the change
+        finds the picked rows by ctid (a TID scan, whatever the planner's row estimates; the
+        picker's row locks keep the ctids valid until commit). Rows are taken in index order, no
+        sort: the first ``batch`` matches end the scan.
         """
-        picker = (f"WITH picked AS MATERIALIZED (SELECT org_id AS p_org, id AS p_id FROM {SCHEMA}.{self.table} "
-                  f"WHERE {ORG} AND ({self.predicate}) ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED) ")
-        scope = f"{ORG} AND ({self.predicate}) AND org_id = p_org AND id = p_id"
+        picker = (f"WITH picked AS MATERIALIZED (SELECT ctid AS p_ctid FROM {SCHEMA}.{self.table} "
+                  f"WHERE {ORG} AND ({self.predicate}) LIMIT :batch FOR UPDATE SKIP LOCKED) ")
+        scope = f"{ORG} AND ({self.predicate}) AND ctid = ANY (ARRAY(SELECT p_ctid FROM picked))"
         if self.change == "DELETE":
-            stmt = f"{picker}DELETE FROM {SCHEMA}.{self.table} USING picked WHERE {scope} RETURNING {self.returning}"
+            stmt = f"{picker}DELETE FROM {SCHEMA}.{self.table} WHERE {scope} RETURNING {self.returning}"
         else:
-            stmt = (f"{picker}UPDATE {SCHEMA}.{self.table} {self.change} FROM picked WHERE {scope} "
-                    f"RETURNING {self.returning}")
+            stmt = f"{picker}UPDATE {SCHEMA}.{self.table} {self.change} WHERE {scope} RETURNING {self.returning}"
         return ensure_scoped(stmt, self.predicate)
 
     def count_sql(self) -> str:
@@ -83,6 +85,24 @@ class BatchStats:
     stopped_by_budget: bool = False
 
 
+STALE_STATS = """
+SELECT n_mod_since_analyze > 0.1 * greatest(n_live_tup, 1000) FROM pg_stat_user_tables
+ WHERE schemaname = :schema AND relname = :table
+"""
+
+
+async def analyze_if_stale(engine: AsyncEngine, table: str) -> bool:
+    """ANALYZE ``table`` when over 10 % of it changed since its last analyze (after a bulk load,
+    before autovacuum gets to it); True if it did. With stale statistics the planner takes the
+    batch statement's index range for one row and scans it whole for every batch."""
+    async with engine.connect() as conn:
+        stale = (await conn.execute(text(STALE_STATS), {"schema": SCHEMA, "table": table})).scalar()
+        if stale:
+            await conn.execute(text(f"ANALYZE {SCHEMA}.{table}"))
+            await conn.commit()
+    return bool(stale)
+
+
 async def run_batches(engine: AsyncEngine, batch: Batch, params: dict, batch_size: int, deadline: float | None,
                       dry_run: bool, returned: list | None = None) -> BatchStats:
     """Apply ``batch`` until no row is left (or the monotonic ``deadline`` passes).
@@ -99,6 +119,7 @@ async def run_batches(engine: AsyncEngine, batch: Batch, params: dict, batch_siz
         stats.max_batch_rows = min(stats.rows, batch_size)
         return stats
     sql = text(batch.sql())
+    await analyze_if_stale(engine, batch.table)
     while True:
         if deadline is not None and time.monotonic() >= deadline:
             stats.stopped_by_budget = True
