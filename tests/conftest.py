@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -90,6 +92,22 @@ async def migrated(engine: AsyncEngine) -> AsyncEngine:
     await migrate.upgrade(engine)
     await engine.dispose()
     return engine
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def app_login(migrated: AsyncEngine, db_url: URL) -> AsyncIterator[URL]:
+    """URL of a LOGIN role that is a member of memory_app, NOSUPERUSER, NOBYPASSRLS, owning nothing:
+    how a service connects. Dropped afterwards."""
+    role = f"memctl_probe_{secrets.token_hex(4)}"
+    password = secrets.token_hex(12)
+    async with migrated.begin() as conn:
+        await conn.execute(text(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE '
+                                f"PASSWORD '{password}'"))
+        await conn.execute(text(f'GRANT memory_app TO "{role}"'))
+    yield db_url.set(username=role, password=password)
+    await migrated.dispose()
+    async with migrated.begin() as conn:
+        await conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
 
 
 @pytest.fixture(scope="session")
