@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from memctl import migrate
 from memctl.config import mask_url
 from memctl.errors import ConfigError
-from memctl.models import SCHEMA
+from memctl.models import SCHEMA, ddl
+from memctl.schema.app_role import app_role_findings
 from memctl.schema.catalog import Snapshot, read_snapshot
 from memctl.schema.citus import citus_findings
 from memctl.schema.diff import Finding, diff
@@ -61,11 +62,13 @@ async def live_snapshot(engine: AsyncEngine) -> Snapshot:
         return await read_snapshot(conn, SCHEMA)
 
 
-async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres") -> VerifyResult:
+async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
+                        app_role: str = ddl.APP_ROLE) -> VerifyResult:
     """Compare the live schema with the models; every difference is a :class:`Finding`.
 
     ``url`` is the live database's URL (the reference database is created beside it).
     ``target``: 'postgres' (default) or 'citus' (also report what blocks distributing by org_id).
+    ``app_role``: the role the application uses (it and its members must not escape RLS).
     Raises :class:`~memctl.errors.ConfigError` for an unknown target and
     :class:`~memctl.errors.DatabaseUnavailable` if the reference cannot be built.
     """
@@ -81,6 +84,7 @@ async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres")
             "SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": SCHEMA})).scalar()
         integrity = await checksum_findings(conn, revision)
         citus = await citus_findings(conn, SCHEMA) if target == "citus" and has_schema else []
+        roles = await app_role_findings(conn, SCHEMA, app_role) if has_schema else []
     result = VerifyResult(mask_url(url), target, revision, head, pgvector)
     if revision != head:
         result.findings.append(Finding("revision", "alembic_version", head, revision))
@@ -92,6 +96,6 @@ async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres")
         return result
     expected = await reference_snapshot(engine, url, models)
     actual = await live_snapshot(engine)
-    result.findings += diff(expected, actual) + citus
+    result.findings += diff(expected, actual) + roles + citus
     result.checked = dict(Counter({cat: len(objs) for cat, objs in expected.objects.items()}))
     return result
