@@ -11,6 +11,7 @@ from memctl.errors import DatasetError, NotFound
 from memctl.models import SCHEMA, ModelSpec, hnsw_index, hnsw_index_name
 from memctl.models.embeddings import EMBEDDING_TABLES, MAX_DIM
 from memctl.models.enums import IndexStorage
+from memctl.names import checked
 
 _COLUMNS = "id, name, dim, distance, index_storage, hnsw_m, hnsw_ef_construction"
 
@@ -20,7 +21,7 @@ async def get_model(conn: AsyncConnection, name: str | None = None) -> ModelSpec
 
     Raises :class:`NotFound` when there is no such row (names are bound, never formatted into SQL).
     """
-    where, params = ("name = :name", {"name": name}) if name else ("is_default", {})
+    where, params = ("name = :name", {"name": checked("embedding model named", name)}) if name else ("is_default", {})
     row = (await conn.execute(text(f"SELECT {_COLUMNS} FROM {SCHEMA}.embedding_models WHERE {where}"),
                               params)).mappings().first()
     if row is None:

@@ -27,6 +27,7 @@ from memctl.bench.truth import SOURCES, exact_top_k
 from memctl.bench.types import SCHEMA_VERSION, BenchResult, PlanCheck, SweepPoint, TargetHit, WarmCold
 from memctl.errors import ConfigError, DatasetError, NotFound
 from memctl.models import SCHEMA, ModelSpec, hnsw_index_name
+from memctl.names import checked
 from memctl.progress import Progress, no_progress
 
 DEFAULT_EF_SEARCH = (10, 20, 40, 80, 120, 200, 400)  # issue 4 point 4
@@ -117,7 +118,7 @@ async def bench_hnsw(engine: AsyncEngine, options: BenchOptions | None = None,
         org_id = None
         if opts.org is not None:
             org_id = (await sa_conn.execute(text(f"SELECT id FROM {SCHEMA}.organizations WHERE slug = :s"),
-                                            {"s": opts.org})).scalar()
+                                            {"s": checked("organisation with slug", opts.org)})).scalar()
             if org_id is None:
                 raise NotFound(f"no organisation with slug {opts.org!r}")
         # End SQLAlchemy's implicit transaction: inside it, our transactions would be savepoints and

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from memctl.errors import NotFound
 from memctl.maintenance.types import MaintainOptions, TaskResult
 from memctl.models import SCHEMA
+from memctl.names import checked
 
 _HNSW = """
 SELECT i.relname AS index, t.relname AS table, x.indisvalid AS valid,
@@ -41,7 +42,7 @@ async def resolve_tables(engine: AsyncEngine, names: tuple[str, ...]) -> list[st
         known = set((await conn.execute(text(
             "SELECT relname FROM pg_class WHERE relnamespace = CAST(:s AS regnamespace) AND relkind IN ('r', 'p')"),
             {"s": SCHEMA})).scalars())
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if checked(f"table in schema {SCHEMA}", n) not in known]
     if unknown:
         raise NotFound(f"no table {unknown[0]!r} in schema {SCHEMA}")
     return list(names)

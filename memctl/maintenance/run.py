@@ -15,6 +15,7 @@ from memctl.maintenance import housekeeping, tasks
 from memctl.maintenance.batches import UnsafeStatement
 from memctl.maintenance.types import TASKS, MaintainOptions, MaintainResult, TaskResult
 from memctl.models import SCHEMA
+from memctl.names import checked
 from memctl.progress import Progress, no_progress
 
 LOCK_NAME = "maintain"
@@ -43,7 +44,7 @@ async def _orgs(engine: AsyncEngine, slugs: tuple[str, ...] | None) -> list[tupl
     if slugs is None:
         return rows
     known = {slug: (oid, slug) for oid, slug in rows}
-    missing = [s for s in slugs if s not in known]
+    missing = [s for s in slugs if checked("organisation with slug", s) not in known]
     if missing:
         raise NotFound(f"no organisation with slug {missing[0]!r}")
     return [known[s] for s in slugs]
