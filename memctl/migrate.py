@@ -25,13 +25,14 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memctl.blockers import BlockerWatch
 from memctl.database import first_error_line
-from memctl.errors import LockTimeout, MigrationFailed
+from memctl.errors import ConfigError, LockTimeout, MigrationFailed
 from memctl.locks import advisory_lock
 from memctl.revisions import alembic_config, head_revision, ordered, path_between, resolve, script_directory
 
@@ -165,6 +166,8 @@ async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
             repaired += await repair_invalid_indexes(engine)
         try:
             blockers = await _attempt(engine, cfg, fn, target, guard)
+        except CommandError as exc:
+            raise ConfigError(f"alembic: {exc}") from None
         except SQLAlchemyError as exc:
             at = await current_revision(engine)
             nxt = _next_revision(at, target, fn is command.upgrade, script_location)
@@ -253,6 +256,12 @@ async def downgrade(engine: AsyncEngine, target: str, guard: Guard = Guard(),
     cfg = alembic_config(script_location)
     async with advisory_lock(engine, LOCK_NAME, guard.wait_seconds):
         before = await current_revision(engine)
+        if before == after:
+            return MigrationResult("downgrade", before, before, [], 0)
+        order = [None, *ordered(script_location)]
+        if order.index(after) > order.index(before):
+            raise ConfigError(f"{target} is above the current revision {before or 'base'}: "
+                              "downgrade goes down (use memctl migrate to go up)")
         attempts = await _guarded(engine, cfg, command.downgrade, target, guard, script_location)
         now = await current_revision(engine)
     undone = list(reversed(path_between(after, before, script_location))) if before != now else []

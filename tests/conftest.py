@@ -66,6 +66,17 @@ async def db_url(server_url: URL, request) -> AsyncIterator[URL]:
     await admin.dispose()
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def fresh_url_module(server_url: URL, request) -> AsyncIterator[URL]:
+    """A fresh, empty database for a test module (not migrated), dropped afterwards."""
+    name = "m_" + re.sub(r"\W", "_", request.module.__name__.split(".")[-1])[:55]
+    admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+    await _recreate(admin, name)
+    yield server_url.set(database=name)
+    await _drop(admin, name)
+    await admin.dispose()
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def fresh_url(server_url: URL, request) -> AsyncIterator[URL]:
     """A fresh, empty database for one test, dropped afterwards."""
