@@ -22,13 +22,14 @@ from memctl.errors import (
     NotFound,
     SchemaNotReady,
 )
+from memctl.maintenance import MaintainOptions, MaintainResult, maintain
 from memctl.migrate import Guard, current_revision, downgrade, head_revision, history, upgrade, upgrade_sql
 from memctl.schema import Finding, VerifyResult, verify_schema
 from memctl.seed import SeedResult, seed
 
 __all__ = [
     "BenchOptions", "BenchResult", "CheckResult", "ConfigError", "DatabaseUnavailable", "Dataset", "DatasetError",
-    "Finding", "Guard",
+    "Finding", "Guard", "MaintainOptions", "MaintainResult", "maintain",
     "LockHeld", "MemctlError", "NotFound", "SchemaNotReady", "SeedResult", "Settings", "VerifyResult",
     "Violation", "bench_hnsw", "check_constraints", "current_revision", "downgrade", "engine_for",
     "head_revision", "history", "load_npz", "load_queries", "make_engine", "mask_url", "resolve_url", "seed",
