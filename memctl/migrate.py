@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from memctl.blockers import BlockerWatch
 from memctl.database import first_error_line
 from memctl.errors import ConfigError, LockTimeout, MigrationFailed
+from memctl.indexes import repair_invalid_indexes
 from memctl.locks import advisory_lock
 from memctl.revisions import alembic_config, head_revision, ordered, path_between, resolve, script_directory
 
@@ -169,15 +169,13 @@ async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
         except CommandError as exc:
             raise ConfigError(f"alembic: {exc}") from None
         except SQLAlchemyError as exc:
-            at = await current_revision(engine)
-            nxt = _next_revision(at, target, fn is command.upgrade, script_location)
+            nxt, at = await _position(engine, target, fn is command.upgrade, script_location)
             raise MigrationFailed(f"revision {nxt} failed and was rolled back: {first_error_line(_root(exc))}; "
                                   f"the database is at {at or 'base'}") from exc
         if not blockers:
             return attempt
         if attempt > guard.retries:
-            at = await current_revision(engine)
-            nxt = _next_revision(at, target, fn is command.upgrade, script_location)
+            nxt, at = await _position(engine, target, fn is command.upgrade, script_location)
             who = "; ".join(b if isinstance(b, str) else b.describe() for b in blockers)
             raise LockTimeout(
                 f"revision {nxt} could not get its lock within lock_timeout {guard.lock_timeout:g} s "
@@ -185,47 +183,13 @@ async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
         await asyncio.sleep(guard.backoff * 2 ** (attempt - 1))
 
 
-def _next_revision(at: str | None, target: str, up: bool, script_location: Path | None) -> str:
+async def _position(engine: AsyncEngine, target: str, up: bool, script_location: Path | None) -> tuple[str, str | None]:
+    """(the revision that was being applied or undone, the revision the database is at)."""
+    at = await current_revision(engine)
+    if not up:
+        return at or target, at
     revs = ordered(script_location)
-    if up:
-        return revs[revs.index(at) + 1] if at else revs[0]
-    return at or target
-
-
-_LEFTOVER = re.compile(r"_cc(new|old)\d*$")
-
-_INVALID = """
-SELECT n.nspname AS schema, i.relname AS index
-  FROM pg_index x
-  JOIN pg_class i ON i.oid = x.indexrelid
-  JOIN pg_namespace n ON n.oid = i.relnamespace
- WHERE n.nspname = 'agent_memory' AND NOT x.indisvalid
-   AND x.indexrelid NOT IN (SELECT index_relid FROM pg_stat_progress_create_index WHERE index_relid <> 0)
- ORDER BY i.relname
-"""
-
-
-async def repair_invalid_indexes(engine: AsyncEngine) -> list[str]:
-    """Rebuild every INVALID index of agent_memory that no build is working on; what was done.
-
-    A failed ``CREATE INDEX CONCURRENTLY`` leaves an INVALID index; a failed ``REINDEX
-    CONCURRENTLY`` leaves ``_ccnew``/``_ccold`` copies (PostgreSQL docs, CREATE INDEX "Building
-    Indexes Concurrently", REINDEX). The first are rebuilt with ``REINDEX INDEX CONCURRENTLY``,
-    the second dropped with ``DROP INDEX CONCURRENTLY``. Each line: 'rebuilt x' or 'dropped x'.
-    """
-    done: list[str] = []
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        quote = conn.dialect.identifier_preparer.quote
-        for row in (await conn.execute(text(_INVALID))).all():
-            name = f"{quote(row.schema)}.{quote(row.index)}"
-            if _LEFTOVER.search(row.index):
-                await conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-                done.append(f"dropped {row.schema}.{row.index}")
-            else:
-                await conn.exec_driver_sql(f"REINDEX INDEX CONCURRENTLY {name}")
-                done.append(f"rebuilt {row.schema}.{row.index}")
-    return done
+    return (revs[revs.index(at) + 1] if at else revs[0]), at
 
 
 async def upgrade(engine: AsyncEngine, target: str = "head", guard: Guard = Guard(),

@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -44,48 +45,34 @@ def server_log(server_home, server_url) -> Path | None:
     return embedded.log_path(server_home) if server_home is not None else None
 
 
-async def _recreate(admin, name: str) -> None:
-    async with admin.connect() as conn:
-        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-
-async def _drop(admin, name: str) -> None:
-    async with admin.connect() as conn:
-        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@asynccontextmanager
+async def _database(server_url: URL, name: str) -> AsyncIterator[URL]:
+    """Database ``name`` created fresh on the test server, dropped afterwards (WITH FORCE)."""
+    admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(drop)
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield server_url.set(database=name)
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(drop)
+    finally:
+        await admin.dispose()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def db_url(server_url: URL, request) -> AsyncIterator[URL]:
-    """A fresh database for the test module, dropped afterwards."""
-    name = "t_" + re.sub(r"\W", "_", request.module.__name__.split(".")[-1])[:50]
-    admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
-    await _recreate(admin, name)
-    yield server_url.set(database=name)
-    await _drop(admin, name)
-    await admin.dispose()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def fresh_url_module(server_url: URL, request) -> AsyncIterator[URL]:
-    """A fresh, empty database for a test module (not migrated), dropped afterwards."""
-    name = "m_" + re.sub(r"\W", "_", request.module.__name__.split(".")[-1])[:55]
-    admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
-    await _recreate(admin, name)
-    yield server_url.set(database=name)
-    await _drop(admin, name)
-    await admin.dispose()
+    """A fresh database for the test module (not migrated), dropped afterwards."""
+    async with _database(server_url, "t_" + re.sub(r"\W", "_", request.module.__name__.split(".")[-1])[:50]) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def fresh_url(server_url: URL, request) -> AsyncIterator[URL]:
     """A fresh, empty database for one test, dropped afterwards."""
-    name = "f_" + re.sub(r"\W", "_", request.node.name)[:55]
-    admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
-    await _recreate(admin, name)
-    yield server_url.set(database=name)
-    await _drop(admin, name)
-    await admin.dispose()
+    async with _database(server_url, "f_" + re.sub(r"\W", "_", request.node.name)[:55]) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -81,19 +81,10 @@ class Stats:
 
 
 @dataclass(frozen=True)
-class SweepPoint:
-    """Measurements at one ``hnsw.ef_search`` on one connection (see :class:`Stats`)."""
+class SweepPoint(Stats):
+    """:class:`Stats` at one ``hnsw.ef_search``, on one connection."""
 
     ef_search: int
-    recall_mean: float
-    recall_min: float
-    recall_dist_mean: float
-    recall_dist_min: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    qps: float
-    short_share: float
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memctl.errors import NotFound
+from memctl.indexes import repair_invalid_indexes
 from memctl.maintenance.types import MaintainOptions, TaskResult
 from memctl.models import SCHEMA
 from memctl.names import checked
@@ -74,9 +75,11 @@ async def vacuum(engine: AsyncEngine, tables: list[str], opts: MaintainOptions, 
 
 
 async def reindex(engine: AsyncEngine, opts: MaintainOptions, deadline: float | None) -> TaskResult:
-    """Drop INVALID ``_ccnew`` leftovers, then REINDEX CONCURRENTLY each HNSW index whose table has a
-    dead-tuple share of at least ``opts.reindex_dead_share``, and VACUUM that table."""
+    """Repair INVALID indexes (drop ``_ccnew`` leftovers, rebuild the rest), then REINDEX
+    CONCURRENTLY each HNSW index whose table has a dead-tuple share of at least
+    ``opts.reindex_dead_share``, and VACUUM that table."""
     result = TaskResult("reindex")
+    result.details += await repair_invalid_indexes(engine, opts.dry_run)
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         for row in (await conn.execute(text(_HNSW), {"schema": SCHEMA})).all():
@@ -84,10 +87,7 @@ async def reindex(engine: AsyncEngine, opts: MaintainOptions, deadline: float | 
                 result.stopped_by_budget = True
                 break
             verb = "would " if opts.dry_run else ""
-            if not row.valid and "_ccnew" in row.index:
-                if not opts.dry_run:
-                    await conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {_q(conn, row.index)}")
-                result.details.append(f"{verb}drop INVALID leftover {row.index}")
+            if not row.valid:  # repaired above
                 continue
             share = row.dead / (row.live + row.dead) if row.live + row.dead else 0.0
             if share < opts.reindex_dead_share:

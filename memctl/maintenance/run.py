@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memctl.database import first_error_line
-from memctl.errors import ConfigError, NotFound
+from memctl.errors import ConfigError, NotFound, SchemaNotReady
 from memctl.locks import advisory_lock
 from memctl.maintenance import housekeeping, tasks
 from memctl.maintenance.batches import UnsafeStatement
@@ -39,6 +39,8 @@ def check_options(opts: MaintainOptions) -> None:
 async def _orgs(engine: AsyncEngine, slugs: tuple[str, ...] | None) -> list[tuple]:
     """(id, slug) of the organisations to maintain; NotFound for a slug that names none."""
     async with engine.connect() as conn:
+        if (await conn.execute(text("SELECT to_regclass(:t)"), {"t": f"{SCHEMA}.memories"})).scalar() is None:
+            raise SchemaNotReady(f"schema {SCHEMA} is not migrated: run memctl migrate first")
         rows = [tuple(r) for r in (await conn.execute(text(
             f"SELECT id, slug FROM {SCHEMA}.organizations ORDER BY slug"))).all()]
     if slugs is None:
@@ -55,8 +57,8 @@ async def maintain(engine: AsyncEngine, opts: MaintainOptions | None = None,
     """Run ``opts.tasks`` in the order of :data:`TASKS`, one run at a time.
 
     Raises LockHeld (exit 75) at once when another run holds the maintain lock, NotFound for an
-    unknown organisation or table, ConfigError for bad options. A task that fails is recorded
-    with its error (one line) and the next task still runs.
+    unknown organisation or table, ConfigError for bad options, SchemaNotReady before migrate.
+    A task that fails is recorded with its error (one line) and the next task still runs.
     """
     opts = opts or MaintainOptions()
     check_options(opts)

@@ -63,9 +63,9 @@ def _forms() -> set[str]:
 
 
 @pytest.fixture(scope="module")
-async def canary_url(fresh_url_module, server_home):
+async def canary_url(db_url, server_home):
     """A URL for a superuser LOGIN role whose password is CANARY and is checked by the server."""
-    admin = make_engine(fresh_url_module)
+    admin = make_engine(db_url)
     async with admin.begin() as conn:
         await conn.execute(text(f"CREATE ROLE \"{ROLE}\" LOGIN SUPERUSER PASSWORD '{CANARY}'"))
     hba = server_home / "pgdata" / "pg_hba.conf" if server_home is not None else None
@@ -74,7 +74,7 @@ async def canary_url(fresh_url_module, server_home):
         hba.write_text(f"local all {ROLE} scram-sha-256\n" + original)
         async with admin.begin() as conn:
             await conn.execute(text("SELECT pg_reload_conf()"))
-    yield fresh_url_module.set(username=ROLE, password=CANARY)
+    yield db_url.set(username=ROLE, password=CANARY)
     if hba:
         hba.write_text(original)
     async with admin.begin() as conn:
