@@ -160,6 +160,8 @@ async def test_sampled_queries_and_org_filter(seeded):
 async def test_unknown_org_and_wrong_dimension(seeded, queries):
     with pytest.raises(NotFound):
         await bench_hnsw(seeded, BenchOptions(org="no-such-org"))
+    with pytest.raises(ConfigError, match="--filters"):
+        await bench_hnsw(seeded, BenchOptions(org="seed-org-01", filters=True))
     with pytest.raises(DatasetError, match="dimension"):
         await bench_hnsw(seeded, BenchOptions(queries=queries[:5, :100]))
 

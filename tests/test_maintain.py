@@ -131,6 +131,18 @@ async def test_dry_run_writes_nothing(migrated):
     assert after["memories"][1] >= before["memories"][1] + 300
 
 
+async def test_runtime_budget_stops_between_batches_and_the_next_run_continues(migrated):
+    org, agent = await make_org(migrated, "budget-a")
+    await add_memories(migrated, org, agent, 3000, "old", accessed_days_ago=90)
+    first = await maintain(migrated, MaintainOptions(tasks=("retention", "expire"), orgs=("budget-a",), batch_size=10,
+                                                     max_runtime_s=0.3))
+    retention, expire = first.tasks
+    assert first.ok and retention.stopped_by_budget and 0 < retention.rows < 3000
+    assert expire.stopped_by_budget and expire.rows == 0  # no batch starts once the budget is spent
+    second = await maintain(migrated, MaintainOptions(tasks=("retention",), orgs=("budget-a",), batch_size=1000))
+    assert second.tasks[0].rows == 3000 - retention.rows and not second.tasks[0].stopped_by_budget
+
+
 async def test_second_run_exits_75_at_once_and_bad_names_are_refused(migrated):
     async with advisory_lock(migrated, LOCK_NAME):
         with pytest.raises(LockHeld, match="another memctl maintain run holds the lock"):

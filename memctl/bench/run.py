@@ -85,6 +85,8 @@ class BenchOptions:
             raise ConfigError("every --concurrency level must be at least 1")
         if any(not 0 < t <= 1 for t in self.target_recall):
             raise ConfigError("every --target-recall must be in (0, 1]")
+        if self.filters and self.org is not None:
+            raise ConfigError("--filters measures organisation groups of every size; it cannot be combined with --org")
         if self.window_s <= 0 or self.warmup_s < 0:
             raise ConfigError("--window must be positive and --warmup not negative")
 
@@ -192,7 +194,7 @@ async def _run(conn: asyncpg.Connection, dsn: str, model: ModelSpec, org_id: uui
     result.targets = [TargetHit(t, next((p.ef_search for p in sorted(result.points, key=lambda p: p.ef_search)
                                           if p.recall_mean >= t), None)) for t in opts.target_recall]
 
-    if opts.filters and org_id is None:
+    if opts.filters:
         fq = queries[:opts.filter_queries]
 
         async def truth_for(org: uuid.UUID):
