@@ -83,6 +83,11 @@ async def engine_for(settings: Settings) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
+def asyncpg_dsn(url: URL) -> str:
+    """``url`` as a plain asyncpg DSN, password included: for asyncpg only, never to be printed."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def first_error_line(exc: BaseException) -> str:
     """The first line of a (driver) error's message, without SQLAlchemy's background link."""
     text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__

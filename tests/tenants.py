@@ -32,3 +32,9 @@ async def add_memories(engine: AsyncEngine, org: uuid.UUID, agent: uuid.UUID, n:
             {"o": org, "a": agent, "label": label, "tier": tier, "acc": accessed_days_ago,
              "cre": max(created_days_ago, accessed_days_ago), "n": n,
              "exp": expires_days_ago, "del": deleted_days_ago})
+
+
+async def count_memories(engine: AsyncEngine, where: str, **params) -> int:
+    """How many memories match ``where`` (a condition with named parameters)."""
+    async with engine.connect() as conn:
+        return (await conn.execute(text(f"SELECT count(*) FROM agent_memory.memories WHERE {where}"), params)).scalar()

@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
+from memctl.database import asyncpg_dsn
 from memctl.models import ddl
 from tests.tenant_rows import add_tenant_rows, covered_tables
 
@@ -26,7 +27,7 @@ async def world(migrated, app_login):
     async with migrated.begin() as conn:
         a = await add_tenant_rows(conn, "iso-a")
         b = await add_tenant_rows(conn, "iso-b")
-    return migrated, app_login.set(drivername="postgresql").render_as_string(hide_password=False), a, b
+    return migrated, asyncpg_dsn(app_login), a, b
 
 
 class _Undo(Exception):

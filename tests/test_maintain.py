@@ -11,11 +11,7 @@ from memctl.errors import LockHeld, NotFound
 from memctl.locks import advisory_lock
 from memctl.maintenance import LOCK_NAME, Batch, MaintainOptions, UnsafeStatement, maintain
 from tests.tenants import add_memories, make_org
-
-
-async def _count(engine, where: str, **params) -> int:
-    async with engine.connect() as conn:
-        return (await conn.execute(text(f"SELECT count(*) FROM agent_memory.memories WHERE {where}"), params)).scalar()
+from tests.tenants import count_memories as _count
 
 
 async def _max_rows_per_transaction(engine, where: str) -> int:

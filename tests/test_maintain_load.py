@@ -13,18 +13,11 @@ import time
 import asyncpg
 from sqlalchemy import text
 
+from memctl.database import asyncpg_dsn
 from memctl.maintenance import MaintainOptions, maintain
 from tests.conftest import url_arg
 from tests.tenants import add_memories, make_org
-
-
-def dsn(url) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _count(engine, where: str, **params) -> int:
-    async with engine.connect() as conn:
-        return (await conn.execute(text(f"SELECT count(*) FROM agent_memory.memories WHERE {where}"), params)).scalar()
+from tests.tenants import count_memories as _count
 
 
 async def test_retention_of_100k_never_blocks_a_writer_and_locks_one_batch_at_a_time(migrated, db_url):
@@ -39,7 +32,7 @@ async def test_retention_of_100k_never_blocks_a_writer_and_locks_one_batch_at_a_
             "SELECT md5(string_agg(id::text || updated_at::text || status || coalesce(deleted_at::text, ''), ',' "
             "ORDER BY id)) FROM agent_memory.memories WHERE content NOT LIKE 'expired %'"))).scalar()
 
-    writer = await asyncpg.connect(dsn(db_url))
+    writer = await asyncpg.connect(asyncpg_dsn(db_url))
     await writer.execute("SET lock_timeout = '200ms'")  # a longer lock wait fails the writer, and the test
     waits: list[float] = []
     stop = asyncio.Event()
@@ -55,7 +48,7 @@ async def test_retention_of_100k_never_blocks_a_writer_and_locks_one_batch_at_a_
             waits.append(time.perf_counter() - t0)
             await asyncio.sleep(0.005)
 
-    sampler = await asyncpg.connect(dsn(db_url))
+    sampler = await asyncpg.connect(asyncpg_dsn(db_url))
     lock_waits: list[float] = []
 
     async def sample_lock_waits() -> None:

@@ -10,11 +10,10 @@ import time
 import asyncpg
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL
 from sqlalchemy.util import await_only
 
 from memctl import migrate
-from memctl.database import make_engine
+from memctl.database import asyncpg_dsn, make_engine
 from memctl.errors import LockHeld, LockTimeout, MigrationFailed
 from memctl.locks import lock_key
 from memctl.migrate import Guard
@@ -25,10 +24,6 @@ from tests.conftest import url_arg
 INVALID_INDEXES = ("SELECT count(*) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
                    "WHERE i.relnamespace = 'agent_memory'::regnamespace AND NOT x.indisvalid")
 
-
-def dsn(url: URL) -> str:
-    """A plain asyncpg DSN for ``url`` (sessions that play the application)."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def memctl_cli(*args: str) -> tuple[int, str, str]:
@@ -63,7 +58,7 @@ async def test_five_concurrent_migrates_exactly_one_applies(fresh_url, server_lo
 
 async def test_waiting_migrator_exits_75_naming_holder_and_killed_holder_frees_lock(fresh_url):
     engine = make_engine(fresh_url)
-    holder = await asyncpg.connect(dsn(fresh_url))
+    holder = await asyncpg.connect(asyncpg_dsn(fresh_url))
     try:
         await holder.execute("SELECT set_config('application_name', 'deploy pod 1', false)")
         await holder.fetchval("SELECT pg_advisory_lock($1)", lock_key(migrate.LOCK_NAME))
@@ -92,8 +87,8 @@ async def test_lock_timeout_bounds_waits_retries_and_names_the_blocker(fresh_url
     engine = make_engine(fresh_url)
     await migrate.upgrade(engine, "0007")  # 0008 alters memories (ENABLE/FORCE RLS: ACCESS EXCLUSIVE)
     await engine.dispose()
-    app = await asyncpg.connect(dsn(fresh_url))
-    reader = await asyncpg.connect(dsn(fresh_url))
+    app = await asyncpg.connect(asyncpg_dsn(fresh_url))
+    reader = await asyncpg.connect(asyncpg_dsn(fresh_url))
     waits: list[float] = []
     stop = asyncio.Event()
 
@@ -169,7 +164,7 @@ async def test_migrator_killed_mid_revision_leaves_previous_revision_then_rerun_
     await reference.dispose()
 
     engine = make_engine(fresh_url)
-    killer = await asyncpg.connect(dsn(fresh_url))
+    killer = await asyncpg.connect(asyncpg_dsn(fresh_url))
     state: dict = {"target": None, "killed": 0}
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
@@ -222,8 +217,8 @@ async def test_invalid_index_from_killed_concurrent_build_is_rebuilt_on_next_run
     engine = make_engine(fresh_url)
     await migrate.upgrade(engine, "0008")
     await engine.dispose()
-    old_snapshot = await asyncpg.connect(dsn(fresh_url))
-    admin = await asyncpg.connect(dsn(fresh_url))
+    old_snapshot = await asyncpg.connect(asyncpg_dsn(fresh_url))
+    admin = await asyncpg.connect(asyncpg_dsn(fresh_url))
     try:
         tx = old_snapshot.transaction(isolation="repeatable_read")
         await tx.start()

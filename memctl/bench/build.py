@@ -16,6 +16,7 @@ import time
 import asyncpg
 import numpy as np
 
+from memctl.bench.measure import recall
 from memctl.bench.scratch import create_hnsw, scratch_copy
 from memctl.bench.truth import Truth
 from memctl.bench.types import BuildPoint
@@ -89,16 +90,16 @@ async def build_bench(conn: asyncpg.Connection, dsn: str, model: ModelSpec, pair
                     stop.set()
                     await poller
                 size = int(await conn.fetchval("SELECT pg_relation_size($1::regclass)", index))
-                recall = None
+                build_recall = None
                 if truth is not None:
                     await conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
-                    stmt = await conn.prepare(f"SELECT id FROM {table} ORDER BY embedding {model.operator} $1 "
-                                              f"LIMIT {int(k)}")
-                    hits = [len({str(r[0]) for r in await stmt.fetch(v)} & set(truth.ids[i][:k]))
-                            / max(1, min(k, len(truth.ids[i]))) for i, v in enumerate(sample)]
-                    recall = round(float(np.mean(hits)), 4)
+                    stmt = await conn.prepare(f"SELECT id, embedding {model.operator} $1 AS distance FROM {table} "
+                                              f"ORDER BY distance LIMIT {int(k)}")
+                    hits = [recall(await stmt.fetch(v), truth.ids[i], truth.dists[i], k)[0]
+                            for i, v in enumerate(sample)]
+                    build_recall = round(float(np.mean(hits)), 4)
                 out.append(BuildPoint(m, ef_c, mwm, workers, round(seconds, 3), size, round(size / max(rows, 1), 1),
-                                      ef_search, recall, any(GRAPH_NOTICE in n for n in notices), list(notices)))
+                                      ef_search, build_recall, any(GRAPH_NOTICE in n for n in notices), list(notices)))
             await conn.execute(f"DROP INDEX IF EXISTS {index}")
     finally:
         conn.remove_log_listener(on_notice)

@@ -23,8 +23,9 @@ from memctl.bench.fingerprint import fingerprint
 from memctl.bench.measure import measure, percentiles_ms
 from memctl.bench.raw import raw_comparison
 from memctl.bench.sql import FORCE_INDEX_SETTINGS, Queries, exact_mode, explain, summary, uses_index, where
-from memctl.bench.truth import SOURCES, exact_top_k
+from memctl.bench.truth import SOURCES, as_matrix, exact_top_k
 from memctl.bench.types import SCHEMA_VERSION, BenchResult, PlanCheck, SweepPoint, TargetHit, WarmCold
+from memctl.database import asyncpg_dsn
 from memctl.errors import ConfigError, DatasetError, NotFound
 from memctl.models import SCHEMA, ModelSpec, hnsw_index_name
 from memctl.names import checked
@@ -91,16 +92,10 @@ class BenchOptions:
             raise ConfigError("--window must be positive and --warmup not negative")
 
 
-def _dsn(engine: AsyncEngine) -> str:
-    """The engine's URL as an asyncpg DSN (with its password: handed to asyncpg only, never shown)."""
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def _sample_queries(conn: asyncpg.Connection, model: ModelSpec, n: int, org_id: uuid.UUID | None) -> np.ndarray:
     rows = await conn.fetch(f"SELECT embedding FROM {SCHEMA}.memory_embeddings WHERE {where(model, org_id, 2)} "
                             f"ORDER BY md5(memory_id::text) LIMIT $1", n, *((org_id,) if org_id else ()))
-    vecs = [r[0].to_numpy() if hasattr(r[0], "to_numpy") else r[0] for r in rows]  # pgvector Vector
-    return np.array(vecs, dtype=np.float32).reshape(len(rows), model.dim)
+    return as_matrix([r[0] for r in rows], model.dim)
 
 
 async def bench_hnsw(engine: AsyncEngine, options: BenchOptions | None = None,
@@ -129,7 +124,7 @@ async def bench_hnsw(engine: AsyncEngine, options: BenchOptions | None = None,
         conn = (await sa_conn.get_raw_connection()).driver_connection
         await register_vector(conn)
         try:
-            result = await _run(conn, _dsn(engine), model, org_id, opts, progress)
+            result = await _run(conn, asyncpg_dsn(engine.url), model, org_id, opts, progress)
         finally:
             await conn.execute("RESET ALL")
     if opts.baseline is not None and result.valid:

@@ -79,6 +79,12 @@ async def _database(conn: asyncpg.Connection, model: ModelSpec, queries: np.ndar
     return ids, dists
 
 
+def as_matrix(vectors: list, dim: int) -> np.ndarray:
+    """(n, dim) float32 from vectors as asyncpg returns them (pgvector ``Vector`` objects or arrays)."""
+    rows = [v.to_numpy() if hasattr(v, "to_numpy") else np.asarray(v) for v in vectors]
+    return np.array(rows, dtype=np.float32).reshape(len(rows), dim)
+
+
 def distances(model: ModelSpec, queries: np.ndarray, data: np.ndarray) -> np.ndarray:
     """(q, n) distances with pgvector's operators: cosine 1 - cos, l2 Euclidean, inner product -q.x."""
     q = queries.astype(np.float64)
@@ -99,8 +105,7 @@ async def _numpy(conn: asyncpg.Connection, model: ModelSpec, queries: np.ndarray
     if not rows:
         return [[] for _ in queries], np.full((len(queries), k), np.nan)
     ids = np.array([str(r[0]) for r in rows])
-    data = np.array([np.asarray(r[1].to_numpy() if hasattr(r[1], "to_numpy") else r[1]) for r in rows],
-                    dtype=np.float32)
+    data = as_matrix([r[1] for r in rows], model.dim)
     out_ids: list[list[str]] = []
     out = np.full((len(queries), k), np.nan)
     kk = min(k, len(ids))
