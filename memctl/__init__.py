@@ -6,32 +6,91 @@ The public Python API, for a cron job or a service (each function is async and t
     from memctl import Settings, engine_for, upgrade, verify_schema
     async with engine_for(Settings.resolve()) as engine:
         await upgrade(engine)
+
+The names are loaded on first use (PEP 562 ``__getattr__``): ``import memctl``, and so
+``memctl --help``, loads neither numpy nor SQLAlchemy.
 """
 
-from memctl.bench import BenchOptions, BenchResult, bench_hnsw
-from memctl.checks import CheckResult, Violation, check_constraints
-from memctl.config import Settings, mask_url
-from memctl.database import engine_for, make_engine, resolve_url
-from memctl.datasets import Dataset, load_npz, load_queries, synthetic
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from memctl.errors import (
     ConfigError,
     DatabaseUnavailable,
     DatasetError,
+    ExitCode,
     LockHeld,
+    LockTimeout,
     MemctlError,
+    MigrationFailed,
     NotFound,
     SchemaNotReady,
 )
-from memctl.maintenance import MaintainOptions, MaintainResult, maintain
-from memctl.migrate import Guard, current_revision, downgrade, head_revision, history, upgrade, upgrade_sql
-from memctl.schema import Finding, VerifyResult, verify_schema
-from memctl.seed import SeedResult, seed
+
+# public name -> the module that defines it
+_LAZY = {
+    **dict.fromkeys(("BenchOptions", "bench_hnsw"), "memctl.bench.run"),
+    "BenchResult": "memctl.bench.types",
+    **dict.fromkeys(("CheckResult", "Violation", "check_constraints"), "memctl.data.checks"),
+    **dict.fromkeys(("Settings", "mask_url"), "memctl.config"),
+    **dict.fromkeys(("engine_for", "make_engine", "resolve_url"), "memctl.db.engine"),
+    **dict.fromkeys(("Dataset", "load_npz", "load_queries", "synthetic"), "memctl.data.datasets"),
+    **dict.fromkeys(("MaintainOptions", "MaintainResult"), "memctl.maintenance.types"),
+    "maintain": "memctl.maintenance.run",
+    **dict.fromkeys(("Guard", "MigrationResult", "current_revision", "downgrade", "history", "upgrade",
+                     "upgrade_sql"), "memctl.migration.runner"),
+    "head_revision": "memctl.migration.revisions",
+    "Finding": "memctl.schema.diff",
+    **dict.fromkeys(("VerifyResult", "verify_schema"), "memctl.schema.verify"),
+    **dict.fromkeys(("SeedResult", "seed"), "memctl.data.seed"),
+}
 
 __all__ = [
-    "BenchOptions", "BenchResult", "CheckResult", "ConfigError", "DatabaseUnavailable", "Dataset", "DatasetError",
-    "Finding", "Guard", "MaintainOptions", "MaintainResult", "maintain",
-    "LockHeld", "MemctlError", "NotFound", "SchemaNotReady", "SeedResult", "Settings", "VerifyResult",
-    "Violation", "bench_hnsw", "check_constraints", "current_revision", "downgrade", "engine_for",
-    "head_revision", "history", "load_npz", "load_queries", "make_engine", "mask_url", "resolve_url", "seed",
-    "synthetic", "upgrade", "upgrade_sql", "verify_schema",
+    "BenchOptions", "BenchResult", "CheckResult", "ConfigError", "DatabaseUnavailable", "Dataset",
+    "DatasetError", "ExitCode", "Finding", "Guard", "LockHeld", "LockTimeout", "MaintainOptions",
+    "MaintainResult", "MemctlError", "MigrationFailed", "MigrationResult", "NotFound", "SchemaNotReady",
+    "SeedResult", "Settings", "VerifyResult", "Violation", "bench_hnsw", "check_constraints",
+    "current_revision", "downgrade", "engine_for", "head_revision", "history", "load_npz", "load_queries",
+    "maintain", "make_engine", "mask_url", "resolve_url", "seed", "synthetic", "upgrade", "upgrade_sql",
+    "verify_schema",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first access (PEP 562). Raises AttributeError otherwise."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'memctl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from memctl.bench.run import BenchOptions, bench_hnsw
+    from memctl.bench.types import BenchResult
+    from memctl.config import Settings, mask_url
+    from memctl.data.checks import CheckResult, Violation, check_constraints
+    from memctl.data.datasets import Dataset, load_npz, load_queries, synthetic
+    from memctl.data.seed import SeedResult, seed
+    from memctl.db.engine import engine_for, make_engine, resolve_url
+    from memctl.maintenance.run import maintain
+    from memctl.maintenance.types import MaintainOptions, MaintainResult
+    from memctl.migration.revisions import head_revision
+    from memctl.migration.runner import (
+        Guard,
+        MigrationResult,
+        current_revision,
+        downgrade,
+        history,
+        upgrade,
+        upgrade_sql,
+    )
+    from memctl.schema.diff import Finding
+    from memctl.schema.verify import VerifyResult, verify_schema

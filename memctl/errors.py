@@ -1,17 +1,35 @@
 """Typed errors of the memctl library.
 
 Every error the library raises on purpose is a :class:`MemctlError`. The CLI maps each class to
-an exit code (``exit_code``) and prints ``str(error)`` as one line on stderr; messages never hold
-a password (URLs in them are rendered with ``hide_password=True``).
+an exit code (``exit_code``, an :class:`ExitCode`) and prints ``str(error)`` as one line on
+stderr; messages never hold a password (URLs in them are rendered with ``hide_password=True``).
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """memctl's exit statuses, the one source of them (architecture.md, "Habits").
+
+    ``CLEAN`` 0: done, nothing found. ``FINDINGS`` 1: the command worked and found something
+    (drift, violations, an INVALID or regressed bench, a failed maintain task); ``ABORTED`` is the
+    same status for a confirmation the user declined. ``USAGE`` 2: usage, configuration or
+    connection error. ``LOCKED`` 75 (sysexits' EX_TEMPFAIL): another run holds the lock, try later.
+    """
+
+    CLEAN = 0
+    FINDINGS = 1
+    ABORTED = 1  # an alias of FINDINGS: nothing was done because the user said no
+    USAGE = 2
+    LOCKED = 75
 
 
 class MemctlError(Exception):
     """Base class of memctl's errors. ``exit_code`` is the CLI's exit status for it."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ConfigError(MemctlError):
@@ -37,7 +55,7 @@ class SchemaNotReady(MemctlError):
 class LockHeld(MemctlError):
     """Another memctl run holds the advisory lock; cron should try later (exit 75, EX_TEMPFAIL)."""
 
-    exit_code = 75
+    exit_code = ExitCode.LOCKED
 
 
 class LockTimeout(MemctlError):
@@ -46,7 +64,7 @@ class LockTimeout(MemctlError):
     The message names the table and the blocking session; nothing of the revision was applied.
     """
 
-    exit_code = 75
+    exit_code = ExitCode.LOCKED
 
 
 class MigrationFailed(MemctlError):

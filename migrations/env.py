@@ -9,31 +9,27 @@ plain ``alembic``, this file builds an async engine from the URL memctl would us
 and ``SET statement_timeout``.
 
 Each revision runs in its own transaction, and records its file's checksum in that same
-transaction (``memctl.revisions.record_checksum``), so a revision is applied whole or not at all.
+transaction (``memctl.migration.revisions.record_checksum``), so a revision is applied whole or not at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from memctl.migration.revisions import VERSION_TABLE_SCHEMA, record_checksum
 from memctl.models import SCHEMA, metadata
-from memctl.revisions import record_checksum
+from memctl.models.embeddings import is_hnsw_index_name
 
 config = context.config
-VERSION_TABLE_SCHEMA = "public"  # outside agent_memory, so downgrade to base leaves that schema empty
 
 
 def _on_version_apply(ctx, step, heads, run_args) -> None:
     if not ctx.as_sql:
         record_checksum(ctx.connection, step)
-
-
-_PER_MODEL_INDEX = re.compile(r"_hnsw_\d+$")
 
 
 def _include_object(obj, name, type_, reflected, compare_to) -> bool:
@@ -42,7 +38,7 @@ def _include_object(obj, name, type_, reflected, compare_to) -> bool:
     (verify-schema checks those against the rows)."""
     if type_ == "table" and obj.schema != SCHEMA:
         return False
-    if type_ == "index" and reflected and compare_to is None and _PER_MODEL_INDEX.search(name or ""):
+    if type_ == "index" and reflected and compare_to is None and is_hnsw_index_name(name or ""):
         return False
     return True
 
@@ -87,7 +83,7 @@ async def _run_with(engine: AsyncEngine, dispose: bool) -> None:
 
 def _standalone_engine() -> AsyncEngine:
     from memctl.config import Settings
-    from memctl.database import make_engine, resolve_url
+    from memctl.db.engine import make_engine, resolve_url
 
     return make_engine(resolve_url(Settings.resolve()))
 

@@ -1,4 +1,8 @@
-"""One PostgreSQL server per test session (embedded, or DATABASE_URL's), a fresh database per module."""
+"""One PostgreSQL server per test session (embedded, or DATABASE_URL's), a fresh database per module.
+
+A migrated module database is a copy of one template database migrated to head once per session
+(``CREATE DATABASE ... TEMPLATE``), not nine revisions applied again per module.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memctl import embedded, migrate
 from memctl.config import normalise_url
-from memctl.database import make_engine
+from memctl.db import embedded
+from memctl.db.engine import make_engine
+from memctl.migration import runner as migrate
 
 DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-minilm-20k.npz"
 
@@ -45,20 +50,49 @@ def server_log(server_home, server_url) -> Path | None:
     return embedded.log_path(server_home) if server_home is not None else None
 
 
+async def _create(server_url: URL, name: str, template: str | None = None) -> URL:
+    """(Re)create database ``name`` on the test server, empty or a copy of ``template``; its URL."""
+    admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    finally:
+        await admin.dispose()
+    return server_url.set(database=name)
+
+
+async def _drop(server_url: URL, name: str) -> None:
+    admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.dispose()
+
+
 @asynccontextmanager
 async def _database(server_url: URL, name: str) -> AsyncIterator[URL]:
     """Database ``name`` created fresh on the test server, dropped afterwards (WITH FORCE)."""
-    admin = make_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
-    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    url = await _create(server_url, name)
     try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(drop)
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield server_url.set(database=name)
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(drop)
+        yield url
     finally:
-        await admin.dispose()
+        await _drop(server_url, name)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def head_template(server_url: URL) -> AsyncIterator[str]:
+    """Name of a database migrated to head once per session, the template of every ``migrated`` one."""
+    name = f"t_template_head_{secrets.token_hex(4)}"
+    url = await _create(server_url, name)
+    engine = make_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()  # CREATE DATABASE ... TEMPLATE needs it without connections
+    yield name
+    await _drop(server_url, name)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -75,6 +109,20 @@ async def fresh_url(server_url: URL, request) -> AsyncIterator[URL]:
         yield url
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def scratch_migrated(server_url: URL, head_template: str, request) -> AsyncIterator[tuple[AsyncEngine, URL]]:
+    """(engine, URL) of a database at head for one test, copied from the template and dropped
+    afterwards: for a test that leaves the schema broken (planted drift)."""
+    name = "s_" + re.sub(r"\W", "_", request.node.name)[:55]
+    url = await _create(server_url, name, template=head_template)
+    eng = make_engine(url)
+    try:
+        yield eng, url
+    finally:
+        await eng.dispose()
+        await _drop(server_url, name)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def engine(db_url: URL) -> AsyncIterator[AsyncEngine]:
     """An engine on the module's database (not migrated)."""
@@ -84,11 +132,12 @@ async def engine(db_url: URL) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def migrated(engine: AsyncEngine) -> AsyncEngine:
-    """The module's engine, its database upgraded to head. Pooled connections are recycled so the
-    pgvector codecs (registered on connect) apply once the extension exists."""
-    await migrate.upgrade(engine)
+async def migrated(engine: AsyncEngine, db_url: URL, server_url: URL, head_template: str) -> AsyncEngine:
+    """The module's engine, its database recreated as a copy of the head template (the same catalog,
+    checksums and alembic_version as ``memctl migrate`` leaves). Pooled connections are dropped
+    first, so new ones see the copy and register the pgvector codecs."""
     await engine.dispose()
+    await _create(server_url, db_url.database, template=head_template)
     return engine
 
 

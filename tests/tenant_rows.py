@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 S = "agent_memory"
-ZERO_384 = "'[" + ",".join(["0.1"] * 384) + "]'"
+VECTOR_384 = "'[" + ",".join(["0.1"] * 384) + "]'"  # a constant non-zero vector (0.1 in every dimension)
 
 # table -> (columns, values); :org, :slug, :hash are bound, <table> is the id made for that table earlier.
 ROWS: list[tuple[str, str, str]] = [
@@ -39,8 +39,8 @@ ROWS: list[tuple[str, str, str]] = [
     ("consolidated_memories", "org_id, content, tier, abstraction_level, pattern_type, source_memory_ids, "
      "consolidation_method", ":org, 'summary', 'task', 1, 'summary', ARRAY[<memories>]::uuid[], 'manual'"),
     ("consolidated_memory_embeddings", "org_id, consolidated_memory_id, model_id, dim, embedding",
-     f":org, <consolidated_memories>, 1, 384, {ZERO_384}"),
-    ("memory_embeddings", "org_id, memory_id, model_id, dim, embedding", f":org, <memories>, 1, 384, {ZERO_384}"),
+     f":org, <consolidated_memories>, 1, 384, {VECTOR_384}"),
+    ("memory_embeddings", "org_id, memory_id, model_id, dim, embedding", f":org, <memories>, 1, 384, {VECTOR_384}"),
     ("memory_tags", "org_id, memory_id, tag", ":org, <memories>, 'colour'"),
     ("memory_versions", "org_id, memory_id, version_num, content, content_hash", ":org, <memories>, 1, 'old', :hash"),
     ("memory_collection_items", "org_id, collection_id, memory_id", ":org, <memory_collections>, <memories>"),

@@ -1,26 +1,38 @@
-"""--baseline: compare a run with a stored one (the JSON of --output) and list what regressed."""
+"""--output and --baseline: a run saved as versioned JSON, and a run compared with a saved one."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
-from memctl.bench.types import SCHEMA_VERSION, BenchResult, Regression
+from memctl.bench.options import DEFAULT_MAX_LATENCY_GROWTH, DEFAULT_MAX_RECALL_DROP
+from memctl.bench.types import READABLE_VERSIONS, BenchResult, Regression
 from memctl.errors import ConfigError
 
-DEFAULT_MAX_RECALL_DROP = 0.01  # absolute recall@k
-DEFAULT_MAX_LATENCY_GROWTH = 0.20  # relative p95 growth
+
+def save_result(result: BenchResult, path: Path) -> Path:
+    """Write ``result`` to ``path`` as the JSON document of ``--output`` (``schema_version``
+    :data:`SCHEMA_VERSION`: every field, plus ``valid`` and ``ok``). Raises ConfigError if unwritable."""
+    data = {**dataclasses.asdict(result), "valid": result.valid, "ok": result.ok}
+    try:
+        Path(path).write_text(json.dumps(data, indent=2) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return Path(path)
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
-    """A baseline written by ``bench-hnsw --output``. Raises ConfigError if unreadable or another version."""
+    """A baseline written by ``bench-hnsw --output`` (schema_version 2 or 3). Raises ConfigError if
+    unreadable or of another version."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read baseline {path}: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION or "points" not in data:
-        raise ConfigError(f"{path} is not a bench-hnsw result of schema_version {SCHEMA_VERSION}")
+    if not isinstance(data, dict) or data.get("schema_version") not in READABLE_VERSIONS or "points" not in data:
+        readable = " or ".join(map(str, READABLE_VERSIONS))
+        raise ConfigError(f"{path} is not a bench-hnsw result of schema_version {readable}")
     return data
 
 

@@ -16,8 +16,9 @@ import time
 import asyncpg
 import numpy as np
 
+from memctl.bench.copies import scratch_copy
 from memctl.bench.measure import recall
-from memctl.bench.scratch import create_hnsw, scratch_copy
+from memctl.bench.sql import session_settings
 from memctl.bench.truth import Truth
 from memctl.bench.types import BuildPoint
 from memctl.errors import ConfigError
@@ -58,11 +59,19 @@ async def _poll(dsn: str, pid: int, label: str, progress: Progress, stop: asynci
 async def build_bench(conn: asyncpg.Connection, dsn: str, model: ModelSpec, pairs: list[tuple[int, int]],
                       maintenance_work_mem: str | None, parallel_workers: int | None, queries: np.ndarray,
                       truth: Truth | None, k: int, ef_search: int, progress: Progress) -> list[BuildPoint]:
-    """Build every (m, ef_construction) in ``pairs`` on one scratch copy; seconds, bytes, recall@k."""
-    if maintenance_work_mem:
-        await conn.execute("SELECT set_config('maintenance_work_mem', $1, false)", maintenance_work_mem)
-    if parallel_workers is not None:
-        await conn.execute(f"SET max_parallel_maintenance_workers = {int(parallel_workers)}")
+    """Build every (m, ef_construction) in ``pairs`` on one scratch copy; seconds, bytes, recall@k.
+
+    ``maintenance_work_mem`` (e.g. '256MB') and ``parallel_workers`` apply to the builds only.
+    """
+    settings = {"maintenance_work_mem": maintenance_work_mem,
+                "max_parallel_maintenance_workers": None if parallel_workers is None else int(parallel_workers)}
+    async with session_settings(conn, {k: v for k, v in settings.items() if v is not None}):
+        return await _builds(conn, dsn, model, pairs, queries, truth, k, ef_search, progress)
+
+
+async def _builds(conn: asyncpg.Connection, dsn: str, model: ModelSpec, pairs: list[tuple[int, int]],
+                  queries: np.ndarray, truth: Truth | None, k: int, ef_search: int,
+                  progress: Progress) -> list[BuildPoint]:
     mwm = await conn.fetchval("SHOW maintenance_work_mem")
     workers = int(await conn.fetchval("SHOW max_parallel_maintenance_workers"))
     notices: list[str] = []
@@ -73,8 +82,8 @@ async def build_bench(conn: asyncpg.Connection, dsn: str, model: ModelSpec, pair
     out: list[BuildPoint] = []
     conn.add_log_listener(on_notice)
     try:
-        async with scratch_copy(conn, model, "build") as (table, rows):
-            index = table.split(".")[0] + "." + table.split(".")[1] + "_hnsw"
+        async with scratch_copy(conn, model, "build") as copy:
+            index = copy.qualified_index
             sample = queries[:RECALL_QUERIES]
             for m, ef_c in pairs:
                 await conn.execute(f"DROP INDEX IF EXISTS {index}")
@@ -84,7 +93,7 @@ async def build_bench(conn: asyncpg.Connection, dsn: str, model: ModelSpec, pair
                                                    progress, stop))
                 t0 = time.perf_counter()
                 try:
-                    await conn.execute(create_hnsw(table, model, m, ef_c))
+                    await conn.execute(copy.create_hnsw(model, m, ef_c))
                 finally:
                     seconds = time.perf_counter() - t0
                     stop.set()
@@ -92,14 +101,15 @@ async def build_bench(conn: asyncpg.Connection, dsn: str, model: ModelSpec, pair
                 size = int(await conn.fetchval("SELECT pg_relation_size($1::regclass)", index))
                 build_recall = None
                 if truth is not None:
-                    await conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
-                    stmt = await conn.prepare(f"SELECT id, embedding {model.operator} $1 AS distance FROM {table} "
+                    await conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")  # restored by the caller's run
+                    stmt = await conn.prepare(f"SELECT id, embedding {model.operator} $1 AS distance FROM {copy.table} "
                                               f"ORDER BY distance LIMIT {int(k)}")
                     hits = [recall(await stmt.fetch(v), truth.ids[i], truth.dists[i], k)[0]
                             for i, v in enumerate(sample)]
                     build_recall = round(float(np.mean(hits)), 4)
-                out.append(BuildPoint(m, ef_c, mwm, workers, round(seconds, 3), size, round(size / max(rows, 1), 1),
-                                      ef_search, build_recall, any(GRAPH_NOTICE in n for n in notices), list(notices)))
+                out.append(BuildPoint(m, ef_c, mwm, workers, round(seconds, 3), size,
+                                      round(size / max(copy.rows, 1), 1), ef_search, build_recall,
+                                      any(GRAPH_NOTICE in n for n in notices), list(notices)))
             await conn.execute(f"DROP INDEX IF EXISTS {index}")
     finally:
         conn.remove_log_listener(on_notice)

@@ -15,6 +15,7 @@ import numpy as np
 from pgvector.asyncpg import register_vector
 
 from memctl.bench.measure import percentiles_ms
+from memctl.bench.sql import Settings, set_statements
 from memctl.bench.types import ConcurrencyLevel
 from memctl.progress import Progress
 
@@ -40,17 +41,19 @@ async def _worker(pool: asyncpg.Pool, sql: str, queries: np.ndarray, args: tuple
 
 
 async def concurrency_bench(dsn: str, sql: str, args: tuple, queries: np.ndarray, levels: tuple[int, ...],
-                            settings: tuple[str, ...], ef_search: int, window_s: float, warmup_s: float,
+                            settings: Settings, ef_search: int, window_s: float, warmup_s: float,
                             progress: Progress) -> list[ConcurrencyLevel]:
-    """QPS and p50/p95/p99 (ms) per pool size in ``levels``; ``settings`` run on every connection.
+    """QPS and p50/p95/p99 (ms) per pool size in ``levels``; ``settings`` apply on every connection,
+    with ``hnsw.ef_search`` = ``ef_search``. ``window_s`` / ``warmup_s`` in seconds.
 
     ``dsn`` holds the password: it is only handed to asyncpg, never returned or printed.
     """
 
     async def init(conn: asyncpg.Connection) -> None:
         await register_vector(conn)
-        for stmt in (*settings, f"SET hnsw.ef_search = {int(ef_search)}", "SET plan_cache_mode = force_custom_plan",
-                     "SET application_name = 'memctl bench-hnsw'"):
+        values = {**settings, "hnsw.ef_search": int(ef_search), "plan_cache_mode": "force_custom_plan",
+                  "application_name": "memctl bench-hnsw"}
+        for stmt in set_statements(values):
             await conn.execute(stmt)
 
     out = []

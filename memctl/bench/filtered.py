@@ -18,14 +18,13 @@ import asyncpg
 import numpy as np
 
 from memctl.bench.measure import measure
-from memctl.bench.sql import PLANNER_SETTINGS, Queries, access_path, explain
+from memctl.bench.sql import PLANNER_SETTINGS, Queries, access_path, explain, session_settings
 from memctl.bench.truth import Truth
 from memctl.bench.types import FilteredCell
 from memctl.models import SCHEMA, ModelSpec
 from memctl.progress import Progress
 
-GROUP_TARGETS = (0.01, 0.10, 0.50)  # share of the model's rows: issue 4 point 5; seed --skew makes them
-DEFAULT_MAX_SCAN_TUPLES = (1000, 20000)  # 20000 is pgvector's default
+GROUP_TARGETS = (0.01, 0.10, 0.50)  # shares of the model's rows: a small, a mid and a large tenant (seed --skew)
 
 
 async def org_shares(conn: asyncpg.Connection, model: ModelSpec) -> list[tuple[uuid.UUID, str, int, float]]:
@@ -62,29 +61,22 @@ async def filtered_bench(conn: asyncpg.Connection, model: ModelSpec, index: str,
                          truth_for: Callable[[uuid.UUID], Awaitable[Truth]], progress: Progress) -> list[FilteredCell]:
     """Measure every (organisation group, iterative mode, max_scan_tuples) cell with the planner free.
 
-    ``truth_for(org_id)`` gives the filtered exact top-k. Leaves the session's enable_* settings
-    reset and hnsw.iterative_scan / max_scan_tuples at their defaults.
+    ``truth_for(org_id)`` gives the filtered exact top-k. The session's settings are as before
+    when it returns.
     """
-    for stmt in PLANNER_SETTINGS:
-        await conn.execute(stmt)
-    await conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
     groups = pick_groups(await org_shares(conn, model))
     cells = _cells(max_scan_tuples)
     out: list[FilteredCell] = []
-    done = 0
-    for label, (org_id, slug, rows, share) in groups:
-        truth = await truth_for(org_id)
-        for mode, mst in cells:
-            await conn.execute(f"SET hnsw.iterative_scan = {mode}")
-            await conn.execute(f"SET hnsw.max_scan_tuples = {int(mst)}" if mst else "RESET hnsw.max_scan_tuples")
-            q = Queries(model, k, org_id, relaxed=mode == "relaxed_order")
-            plan = access_path(await explain(conn, q.approx, (queries[0], *q.args)), index)
-            stats = await measure(await conn.prepare(q.approx), queries, q.args, truth, k, warmup=5)
-            out.append(FilteredCell(label, slug, rows, round(share, 4), mode, mst, ef_search, plan,
-                                    stats.recall_mean, stats.recall_min, stats.short_share, stats.p50_ms,
-                                    stats.p95_ms))
-            done += 1
-            progress("filtered", done, len(groups) * len(cells))
-    await conn.execute("RESET hnsw.iterative_scan")
-    await conn.execute("RESET hnsw.max_scan_tuples")
+    async with session_settings(conn, {**PLANNER_SETTINGS, "hnsw.ef_search": ef_search}):
+        for label, (org_id, slug, rows, share) in groups:
+            truth = await truth_for(org_id)
+            for mode, mst in cells:
+                async with session_settings(conn, {"hnsw.iterative_scan": mode, "hnsw.max_scan_tuples": mst}):
+                    q = Queries(model, k, org_id, relaxed=mode == "relaxed_order")
+                    plan = access_path(await explain(conn, q.approx, (queries[0], *q.args)), index)
+                    stats = await measure(await conn.prepare(q.approx), queries, q.args, truth, k, warmup=5)
+                out.append(FilteredCell(label, slug, rows, round(share, 4), mode, mst, ef_search, plan,
+                                        stats.recall_mean, stats.recall_min, stats.short_share, stats.p50_ms,
+                                        stats.p95_ms))
+                progress("filtered", len(out), len(groups) * len(cells))
     return out

@@ -6,8 +6,7 @@ import asyncpg
 
 from memctl.bench.types import Fingerprint
 from memctl.models import SCHEMA, ModelSpec
-
-DEFAULT_M, DEFAULT_EF_CONSTRUCTION = 16, 64  # pgvector's HNSW defaults (README "HNSW" index options)
+from memctl.models.embeddings import DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_M
 
 _INDEX = """
 SELECT x.indisvalid, pg_relation_size(c.oid) AS bytes, coalesce(c.reloptions, '{}') AS reloptions,
@@ -40,8 +39,8 @@ async def fingerprint(conn: asyncpg.Connection, model: ModelSpec, index: str, ro
     fp = Fingerprint(
         postgres=postgres, pgvector=pgvector, index=index, index_exists=idx is not None,
         index_valid=idx["indisvalid"] if idx else None, index_bytes=idx["bytes"] if idx else None,
-        m=int(options.get("m", DEFAULT_M)) if idx else None,
-        ef_construction=int(options.get("ef_construction", DEFAULT_EF_CONSTRUCTION)) if idx else None,
+        m=int(options.get("m", DEFAULT_HNSW_M)) if idx else None,
+        ef_construction=int(options.get("ef_construction", DEFAULT_HNSW_EF_CONSTRUCTION)) if idx else None,
         opclass=idx["opcname"] if idx else None, expected_opclass=model.opclass, rows=rows,
         table_live_tuples=table["n_live_tup"] if table else None,
         table_dead_tuples=table["n_dead_tup"] if table else None,

@@ -15,8 +15,8 @@ import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
 
+from memctl.bench.copies import scratch_copy
 from memctl.bench.measure import percentiles_ms
-from memctl.bench.scratch import create_hnsw, scratch_copy
 from memctl.bench.sql import explain, summary, uses_index
 from memctl.bench.types import RawComparison
 from memctl.models import ModelSpec
@@ -28,16 +28,15 @@ async def raw_comparison(conn: asyncpg.Connection, dsn: str, model: ModelSpec, a
                          queries: np.ndarray, k: int, ef_search: int) -> RawComparison:
     """Interleave memctl's prepared query on ``conn`` with a bare ``fetch`` on a new connection to a
     scratch copy indexed with the model's m / ef_construction. Latencies in ms."""
-    async with scratch_copy(conn, model, "raw") as (table, _rows):
-        await conn.execute(create_hnsw(table, model, model.hnsw_m, model.hnsw_ef_construction))
-        await conn.execute(f"ANALYZE {table}")
-        raw_sql = f"SELECT id FROM {table} ORDER BY embedding {model.operator} $1 LIMIT {int(k)}"
+    async with scratch_copy(conn, model, "raw") as copy:
+        await conn.execute(copy.create_hnsw(model, model.hnsw_m, model.hnsw_ef_construction))
+        await conn.execute(f"ANALYZE {copy.table}")
+        raw_sql = f"SELECT id FROM {copy.table} ORDER BY embedding {model.operator} $1 LIMIT {int(k)}"
         bare = await asyncpg.connect(dsn)
         try:
             await register_vector(bare)
             await bare.execute(f"SET hnsw.ef_search = {int(ef_search)}")
             plan = await explain(bare, raw_sql, (queries[0],))
-            index = table.split(".")[1] + "_hnsw"
             await conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
             stmt = await conn.prepare(approx_sql)
             for vec in queries[:WARMUP]:
@@ -59,4 +58,4 @@ async def raw_comparison(conn: asyncpg.Connection, dsn: str, model: ModelSpec, a
     h50, h95, _ = percentiles_ms(harness)
     r50, r95, _ = percentiles_ms(raw)
     return RawComparison(ef_search, len(queries), h50, r50, h95, r95, round(h50 / r50, 3),
-                         summary(plan), uses_index(plan, index))
+                         summary(plan), uses_index(plan, copy.index))

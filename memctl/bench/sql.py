@@ -11,20 +11,52 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
 from memctl.models import SCHEMA, ModelSpec
 
+# Settings are GUC name -> value (None: the server's default, RESET); see :func:`session_settings`.
+Settings = Mapping[str, str | int | None]
+
 # Exact search: no index scan at all (so never HNSW), whatever was forced for the approximate runs.
-TRUTH_SETTINGS = ("SET LOCAL enable_indexscan = off", "SET LOCAL enable_seqscan = on",
-                  "SET LOCAL enable_bitmapscan = on", "SET LOCAL enable_sort = on")
+TRUTH_SETTINGS: Settings = {"enable_indexscan": "off", "enable_seqscan": "on", "enable_bitmapscan": "on",
+                            "enable_sort": "on"}
 # Approximate runs with force_index: every path but an ordered index scan is disabled (a B-tree
 # scan on model_id needs a Sort by distance; only the HNSW scan returns rows in distance order).
-FORCE_INDEX_SETTINGS = ("SET enable_seqscan = off", "SET enable_bitmapscan = off", "SET enable_sort = off")
-PLANNER_SETTINGS = ("RESET enable_seqscan", "RESET enable_bitmapscan", "RESET enable_sort")
+FORCE_INDEX_SETTINGS: Settings = {"enable_seqscan": "off", "enable_bitmapscan": "off", "enable_sort": "off"}
+# The planner decides (filtered groups): the defaults back.
+PLANNER_SETTINGS: Settings = dict.fromkeys(FORCE_INDEX_SETTINGS)
 ITERATIVE_MODES = ("off", "strict_order", "relaxed_order")
+
+
+async def _apply(conn: asyncpg.Connection, values: Settings, local: bool) -> None:
+    for name, value in values.items():
+        if value is None:
+            await conn.execute(f"RESET {name}")  # names are this module's constants, never user input
+        else:
+            await conn.execute("SELECT set_config($1, $2, $3)", name, str(value), local)
+
+
+@asynccontextmanager
+async def session_settings(conn: asyncpg.Connection, values: Settings) -> AsyncIterator[None]:
+    """Session settings ``values`` for the body, each put back to the value it had before, however
+    the body ends (a GUC that did not exist yet, such as ``hnsw.*`` before pgvector loads, is RESET)."""
+    before = {name: await conn.fetchval("SELECT current_setting($1, true)", name) for name in values}
+    await _apply(conn, values, local=False)
+    try:
+        yield
+    finally:
+        await _apply(conn, before, local=False)
+
+
+def set_statements(values: Settings) -> tuple[str, ...]:
+    """``values`` as SET / RESET statements (for a pool's per-connection init), values quoted."""
+    quoted = {n: None if v is None else "'" + str(v).replace("'", "''") + "'" for n, v in values.items()}
+    return tuple(f"RESET {n}" if v is None else f"SET {n} = {v}" for n, v in quoted.items())
 
 
 def where(model: ModelSpec, org_id: uuid.UUID | None, org_param: int) -> str:
@@ -51,9 +83,8 @@ class Queries:
 
 
 async def exact_mode(conn: asyncpg.Connection) -> None:
-    """Inside a transaction: index scans off until it ends."""
-    for stmt in TRUTH_SETTINGS:
-        await conn.execute(stmt)
+    """Inside a transaction: index scans off until it ends (``set_config(..., true)``, SET LOCAL)."""
+    await _apply(conn, TRUTH_SETTINGS, local=True)
 
 
 async def explain(conn: asyncpg.Connection, sql: str, args: tuple, analyze: bool = False) -> dict[str, Any]:

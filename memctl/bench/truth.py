@@ -22,8 +22,6 @@ from memctl.bench.types import TruthInfo
 from memctl.models import SCHEMA, ModelSpec
 from memctl.progress import Progress, no_progress
 
-SOURCES = ("database", "numpy")
-
 
 @dataclass
 class Truth:
@@ -57,10 +55,10 @@ def _pack(ids: list[list[str]], k: int) -> np.ndarray:
     return out
 
 
-def _load(path: Path, key: str, seconds: float) -> Truth:
+def _load(path: Path, key: str, elapsed_s: float) -> Truth:
     with np.load(path, allow_pickle=False) as f:
         ids = [[x for x in row if x] for row in f["ids"].tolist()]
-        return Truth(ids, f["dists"], TruthInfo(str(f["source"]), seconds, True, key))
+        return Truth(ids, f["dists"], TruthInfo(str(f["source"]), elapsed_s, True, key))
 
 
 async def _database(conn: asyncpg.Connection, model: ModelSpec, queries: np.ndarray, k: int,

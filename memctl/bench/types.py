@@ -1,4 +1,4 @@
-"""What a bench-hnsw run measures: plain dataclasses, rendered by memctl.render and saved as JSON.
+"""What a bench-hnsw run measures: plain dataclasses, rendered by memctl.cli.render and saved as JSON.
 
 Latencies are client round trips in milliseconds, QPS is queries per second, sizes are bytes.
 Recall@k is reported two ways: by id overlap with the exact top-k, and by distance, where a
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 2  # version of the JSON written by --output; bump on an incompatible change
+SCHEMA_VERSION = 3  # version of the JSON written by --output; bump on an incompatible change
+# Versions whose ``points`` a baseline comparison can read (3 renamed seconds fields to *_s only).
+READABLE_VERSIONS = (2, 3)
 DISTANCE_TOLERANCE = 1e-3
 
 
@@ -56,11 +58,11 @@ class PlanCheck:
 
 @dataclass(frozen=True)
 class TruthInfo:
-    """Where the exact top-k came from: 'database' (index scans off) or 'numpy'; seconds to compute
-    (0 when read from the cache) and the cache key (row count and max(created_at) of the model)."""
+    """Where the exact top-k came from: 'database' (index scans off) or 'numpy'; ``elapsed_s``
+    seconds to compute or read it and the cache key (row count and max(created_at) of the model)."""
 
     source: str
-    seconds: float
+    elapsed_s: float
     cached: bool
     key: str
 
@@ -155,7 +157,7 @@ class ConcurrencyLevel:
 
 @dataclass(frozen=True)
 class BuildPoint:
-    """One HNSW build on a scratch copy: seconds, bytes, bytes per vector, recall@k at ``ef_search``.
+    """One HNSW build on a scratch copy: ``build_s`` seconds, bytes, bytes per vector, recall@k at ``ef_search``.
 
     ``notices`` holds pgvector's notices, e.g. "hnsw graph no longer fits into maintenance_work_mem".
     """
@@ -164,7 +166,7 @@ class BuildPoint:
     ef_construction: int
     maintenance_work_mem: str
     parallel_workers: int
-    seconds: float
+    build_s: float
     index_bytes: int
     bytes_per_vector: float
     ef_search: int
@@ -229,7 +231,7 @@ class BenchResult:
     raw: RawComparison | None = None
     regressions: list[Regression] = field(default_factory=list)
     baseline: str | None = None
-    seconds: float = 0.0
+    elapsed_s: float = 0.0
 
     @property
     def valid(self) -> bool:

@@ -1,34 +1,8 @@
-"""The ``memctl`` command line: one module per command group; each command parses its options,
-calls one library function and renders the result (no SQL here)."""
+"""The ``memctl`` command line: one module per command; each command parses its options, calls
+one library function and renders the result (no SQL here). The app is assembled in
+:mod:`memctl.cli.app`; library modules are imported when a command runs, so ``--help`` is fast.
+"""
 
-from __future__ import annotations
+from memctl.cli.app import app, main
 
-import typer
-
-from memctl.cli import data, db, demo, maintain, migrate, verify
-
-app = typer.Typer(
-    name="memctl",
-    help="Schema and data administration for an agent-memory database on PostgreSQL + pgvector.\n\n"
-         "Exit codes: 0 clean, 1 findings (drift, violations, INVALID bench), 2 usage/config/connection "
-         "error, 75 lock held by another run.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-app.add_typer(db.app, name="db")
-app.add_typer(migrate.app, name="migrate")
-app.command("downgrade")(migrate.downgrade)
-app.command("current")(migrate.current)
-app.command("history")(migrate.history)
-app.command("verify-schema")(verify.verify_schema_cmd)
-app.command("seed")(data.seed_cmd)
-app.command("bench-hnsw")(data.bench_cmd)
-app.command("check-constraints")(data.check_cmd)
-app.command("maintain")(maintain.maintain_cmd)
-app.command("demo")(demo.demo_cmd)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
+__all__ = ["app", "main"]

@@ -1,4 +1,8 @@
-"""What every command shares: settings, one ``asyncio.run``, errors to exit codes, progress bars."""
+"""What every command shares: one ``asyncio.run``, errors to exit codes, progress bars.
+
+SQLAlchemy, the engine and the renderer are imported when a command runs, not when the CLI
+loads, so ``memctl --help`` imports neither numpy nor SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,35 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memctl import render
-from memctl.config import Settings
-from memctl.database import engine_for, first_error_line, scrub
-from memctl.errors import MemctlError
+from memctl.errors import ExitCode, MemctlError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
-
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
 
 
 def fail(exc: BaseException, url: URL | None = None) -> typer.Exit:
     """Print one error line (password scrubbed) and return the Exit to raise."""
+    from memctl.cli import render
+    from memctl.db.engine import first_error_line, scrub
+
     if isinstance(exc, MemctlError):
         render.error(scrub(str(exc), url))
         return typer.Exit(exc.exit_code)
     render.error(scrub(f"database error: {first_error_line(exc)}", url))
-    return typer.Exit(EXIT_USAGE)
+    return typer.Exit(ExitCode.USAGE)
+
+
+def findings_exit(clean: bool) -> None:
+    """End the command with exit 1 (FINDINGS) unless ``clean``: it worked and found something."""
+    if not clean:
+        raise typer.Exit(ExitCode.FINDINGS)
 
 
 def run_with_engine(database_url: str | None, fn: Callable[[AsyncEngine, URL], Awaitable[T]]) -> T:
@@ -38,6 +46,11 @@ def run_with_engine(database_url: str | None, fn: Callable[[AsyncEngine, URL], A
 
     MemctlError and database errors become one line on stderr and their exit code.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from memctl.config import Settings
+    from memctl.db.engine import engine_for
+
     url: URL | None = None
     try:
         settings = Settings.resolve(database_url)
@@ -68,6 +81,10 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], Non
     if not enabled or not sys.stderr.isatty():
         yield lambda _phase, _done, _total: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from memctl.cli import render
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=render.stderr, transient=True) as bar:
         tasks: dict[str, Any] = {}

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from memctl import embedded, render
 from memctl.cli.common import run_plain
 from memctl.cli.options import Json
-from memctl.config import home_dir
 
 app = typer.Typer(help="Manage the embedded PostgreSQL + pgvector server (data in MEMCTL_HOME).",
                   no_args_is_help=True)
@@ -16,6 +14,10 @@ app = typer.Typer(help="Manage the embedded PostgreSQL + pgvector server (data i
 @app.command()
 def start(json_: Json = False) -> None:
     """Start the embedded server (initialising it on first use) and show its status."""
+    from memctl.cli import render
+    from memctl.config import home_dir
+    from memctl.db import embedded
+
     home = home_dir()
     run_plain(lambda: embedded.start(home))
     render.emit(embedded.status(home), as_json=json_)
@@ -24,9 +26,12 @@ def start(json_: Json = False) -> None:
 @app.command()
 def stop(json_: Json = False) -> None:
     """Stop the embedded server (fast shutdown). Its data stays in MEMCTL_HOME."""
+    from memctl.cli import render
+    from memctl.config import home_dir
+    from memctl.db import embedded
+
     home = home_dir()
-    stopped = run_plain(lambda: embedded.stop(home))
-    if not stopped:
+    if not run_plain(lambda: embedded.stop(home)):
         render.note("the embedded server was not running")
     render.emit(embedded.status(home), as_json=json_)
 
@@ -34,11 +39,18 @@ def stop(json_: Json = False) -> None:
 @app.command()
 def status(json_: Json = False) -> None:
     """Show whether the embedded server is initialised and running."""
+    from memctl.cli import render
+    from memctl.config import home_dir
+    from memctl.db import embedded
+
     render.emit(embedded.status(home_dir()), as_json=json_)
 
 
 @app.command()
 def url() -> None:
     """Print the embedded database's URL (starting the server if needed)."""
+    from memctl.config import home_dir
+    from memctl.db import embedded
+
     u = run_plain(lambda: embedded.start(home_dir()))
     typer.echo(u.render_as_string(hide_password=True))

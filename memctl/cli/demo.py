@@ -7,18 +7,16 @@ from typing import Annotated
 
 import typer
 
-from memctl import render
-from memctl.cli.common import EXIT_FINDINGS, progress_bar, run_plain, run_with_engine
-from memctl.cli.data import DatasetOpt, LimitOpt, SyntheticOpt, load_dataset
-from memctl.cli.options import DatabaseUrl, Json
-from memctl.datasets import load_queries
-from memctl.demo import run_demo
+from memctl.cli.common import findings_exit, progress_bar, run_plain, run_with_engine
+from memctl.cli.options import DatabaseUrl, DatasetFile, Json, Limit, Synthetic
+
+DEMO_ROWS = 5000  # synthetic rows when no --dataset is given
 
 
 def demo_cmd(
-    dataset: DatasetOpt = None,
-    synthetic_n: SyntheticOpt = None,
-    limit: LimitOpt = None,
+    dataset: DatasetFile = None,
+    synthetic_n: Synthetic = None,
+    limit: Limit = None,
     queries: Annotated[Path | None, typer.Option(
         "--queries", metavar="PATH.npz", help="Benchmark queries (default: the dataset's, else sampled).")] = None,
     num_queries: Annotated[int, typer.Option("--num-queries", "-q", help="Benchmark queries.")] = 200,
@@ -26,24 +24,15 @@ def demo_cmd(
     json_: Json = False,
 ) -> None:
     """Migrate, seed (synthetic 5,000 rows unless --dataset), verify-schema, check-constraints, bench-hnsw."""
-    ds = run_plain(lambda: load_dataset(dataset, synthetic_n, limit, default_synthetic=5000))
-    qpath = queries or dataset
-    q = None
-    if qpath is not None:
-        q = run_plain(lambda: load_queries(qpath)) if queries is not None else _optional_queries(qpath)
+    from memctl.cli import render
+    from memctl.data.datasets import dataset_from, queries_of
+    from memctl.data.demo import run_demo
+
+    ds = run_plain(lambda: dataset_from(dataset, synthetic_n, limit, default_synthetic=DEMO_ROWS))
+    q = run_plain(lambda: queries_of(queries, dataset))
     with progress_bar() as progress:
         result = run_with_engine(database_url, lambda engine, url: run_demo(
             engine, url, ds, queries=q, num_queries=num_queries, progress=progress))
     render.emit_steps([("migrate", result.migration), ("seed", result.seed), ("verify-schema", result.verify),
                        ("check-constraints", result.checks), ("bench-hnsw", result.bench)], as_json=json_)
-    if not result.clean:
-        raise typer.Exit(EXIT_FINDINGS)
-
-
-def _optional_queries(path: Path):
-    from memctl.errors import DatasetError
-
-    try:
-        return load_queries(path)
-    except DatasetError:
-        return None
+    findings_exit(result.clean)

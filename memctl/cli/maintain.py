@@ -4,38 +4,15 @@ the lock (try later)."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
 
-from memctl import render
-from memctl.cli.common import EXIT_FINDINGS, progress_bar, run_plain, run_with_engine
-from memctl.cli.options import DatabaseUrl, Json
-from memctl.errors import ConfigError
-from memctl.maintenance import TASKS, MaintainOptions, maintain
-from memctl.maintenance.run import check_options
-from memctl.maintenance.types import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_GRACE_S,
-    DEFAULT_REINDEX_DEAD_SHARE,
-    DEFAULT_STALE_S,
-)
+from memctl.cli.common import findings_exit, progress_bar, run_plain, run_with_engine
+from memctl.cli.options import DatabaseUrl, Json, format_duration, parse_duration
+from memctl.maintenance.types import TASKS, MaintainOptions
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-GRACE = f"{DEFAULT_GRACE_S // 86400}d"
-STALE = f"{DEFAULT_STALE_S // 60}m"
-DEAD_SHARE = DEFAULT_REINDEX_DEAD_SHARE
-
-
-def parse_duration(option: str, value: str | None) -> float | None:
-    """'90', '90s', '15m', '2h', '7d' -> seconds; ConfigError naming ``option`` otherwise."""
-    if value is None:
-        return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
-    if not match:
-        raise ConfigError(f"{option} must be a duration like 90, 15m, 2h or 7d, got {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+_DEFAULTS = MaintainOptions()
 
 
 def maintain_cmd(
@@ -44,16 +21,19 @@ def maintain_cmd(
         show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")] = False,
     batch_size: Annotated[int, typer.Option(
-        "--batch-size", help="Rows per transaction (rows locked at once).")] = DEFAULT_BATCH_SIZE,
+        "--batch-size", help="Rows per transaction (rows locked at once).")] = _DEFAULTS.batch_size,
     max_runtime: Annotated[str | None, typer.Option(
         "--max-runtime", metavar="DURATION", help="Start no batch after this (e.g. 10m); the rest waits for "
         "the next run.")] = None,
     grace: Annotated[str, typer.Option(
-        "--grace", metavar="DURATION", help="purge: soft-deleted for longer than this.")] = GRACE,
+        "--grace", metavar="DURATION", help="purge: soft-deleted for longer than this.")] = format_duration(
+        _DEFAULTS.grace_s),
     stale: Annotated[str, typer.Option(
-        "--stale", metavar="DURATION", help="consolidation: running for longer than this.")] = STALE,
+        "--stale", metavar="DURATION", help="consolidation: running for longer than this.")] = format_duration(
+        _DEFAULTS.stale_s),
     reindex_dead_share: Annotated[float, typer.Option(
-        "--reindex-dead-share", help="reindex: dead-tuple share of the table that triggers it.")] = DEAD_SHARE,
+        "--reindex-dead-share",
+        help="reindex: dead-tuple share of the table that triggers it.")] = _DEFAULTS.reindex_dead_share,
     org: Annotated[list[str] | None, typer.Option(
         "--org", metavar="SLUG", help="Only this organisation (repeatable; default all).")] = None,
     table: Annotated[list[str] | None, typer.Option(
@@ -62,6 +42,8 @@ def maintain_cmd(
     json_: Json = False,
 ) -> None:
     """Keep the memory database healthy from cron; one run at a time (a second exits 75 at once)."""
+    from memctl.cli import render
+    from memctl.maintenance.run import check_options, maintain
 
     def options() -> MaintainOptions:
         opts = MaintainOptions(
@@ -76,5 +58,4 @@ def maintain_cmd(
     with progress_bar() as progress:
         result = run_with_engine(database_url, lambda engine, _url: maintain(engine, opts, progress))
     render.emit(result, as_json=json_)
-    if not result.ok:
-        raise typer.Exit(EXIT_FINDINGS)
+    findings_exit(result.ok)

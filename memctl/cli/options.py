@@ -1,10 +1,24 @@
-"""Options shared by several commands, defined once as ``Annotated`` aliases."""
+"""Options shared by several commands, defined once: ``Annotated`` aliases, option groups as
+dataclasses (:func:`grouped`), and the parsers of option values (lists, durations).
+
+Nothing here imports more than typer and the standard library: ``memctl --help`` stays fast.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
+
+from memctl.errors import ConfigError
+
+T = TypeVar("T")
 
 DatabaseUrl = Annotated[str | None, typer.Option(
     "--database-url", metavar="URL", show_default=False,
@@ -15,6 +29,11 @@ Csv = Annotated[bool, typer.Option("--csv", help="Print the result's main table 
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 Model = Annotated[str | None, typer.Option(
     "--model", metavar="NAME", help="Registered embedding model (default: the default model).")]
+DatasetFile = Annotated[Path | None, typer.Option(
+    "--dataset", metavar="PATH.npz", help="Dataset with texts, embeddings (n, d) float32 and model.")]
+Synthetic = Annotated[int | None, typer.Option(
+    "--synthetic", metavar="N", help="Generate N texts with clustered unit vectors (default model's space).")]
+Limit = Annotated[int | None, typer.Option("--limit", metavar="N", help="Use only the first N dataset rows.")]
 Wait = Annotated[float, typer.Option(
     "--wait", metavar="SECONDS", min=0,
     help="Wait this long for another run's lock, then exit 75.")]
@@ -25,3 +44,67 @@ StatementTimeout = Annotated[float, typer.Option(
     "--statement-timeout", metavar="SECONDS", min=0, help="Longest a statement may run (0: no limit).")]
 Retries = Annotated[int, typer.Option(
     "--retries", metavar="N", min=0, help="Extra attempts of a revision that hit the lock timeout (backoff doubles).")]
+
+
+def grouped(group: type) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorator: a command whose first parameter is one instance of the dataclass ``group``.
+
+    Each field of ``group`` (``Annotated[type, typer.Option(...)] = default``) becomes an option
+    of the command; the command's own parameters follow. Typer reads the combined signature,
+    and the command receives ``group(**those options)`` first. So a command with many options
+    (bench-hnsw) or options shared between commands (the migration guard) declares them once.
+    """
+    fields = dataclasses.fields(group)
+    hints = typing.get_type_hints(group, include_extras=True)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    own = [inspect.Parameter(f.name, keyword, default=f.default, annotation=hints[f.name]) for f in fields]
+
+    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+        rest = [p.replace(kind=keyword) for p in list(inspect.signature(fn, eval_str=True).parameters.values())[1:]]
+
+        def command(**kwargs: Any) -> T:
+            values = {f.name: kwargs.pop(f.name) for f in fields}
+            return fn(group(**values), **kwargs)
+
+        command.__name__, command.__qualname__, command.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        command.__module__ = fn.__module__
+        command.__signature__ = inspect.Signature([*own, *rest])  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in [*own, *rest]}
+        return command
+
+    return wrap
+
+
+def parse_list(option: str, value: str | None, kind: Callable[[str], T] = int) -> tuple[T, ...]:
+    """``'10,20,40'`` -> (10, 20, 40) of ``kind``; ConfigError naming ``option`` on anything else."""
+    if value is None:
+        return ()
+    try:
+        out = tuple(kind(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        name = getattr(kind, "__name__", "number")
+        raise ConfigError(f"{option} must be comma-separated {name} values, got {value!r}") from None
+    if not out:
+        raise ConfigError(f"{option} is empty")
+    return out
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(option: str, value: str | None) -> float | None:
+    """'90', '90s', '15m', '2h', '7d' -> seconds; ConfigError naming ``option`` otherwise."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
+    if not match:
+        raise ConfigError(f"{option} must be a duration like 90, 15m, 2h or 7d, got {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as the largest whole unit :func:`parse_duration` reads back: 604800 -> '7d'."""
+    for unit, size in sorted(_UNITS.items(), key=lambda u: -u[1]):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

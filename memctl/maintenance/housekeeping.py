@@ -13,11 +13,11 @@ import time
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from memctl.db.indexes import repair_invalid_indexes
+from memctl.db.names import checked
 from memctl.errors import NotFound
-from memctl.indexes import repair_invalid_indexes
 from memctl.maintenance.types import MaintainOptions, TaskResult
 from memctl.models import SCHEMA
-from memctl.names import checked
 
 _HNSW = """
 SELECT i.relname AS index, t.relname AS table, x.indisvalid AS valid,
@@ -69,7 +69,6 @@ async def vacuum(engine: AsyncEngine, tables: list[str], opts: MaintainOptions, 
             if not opts.dry_run:
                 await conn.exec_driver_sql(f"VACUUM (ANALYZE) {_q(conn, name)}")
             result.tables.append(name)
-            result.rows += 1
     result.details = [f"{'would vacuum' if opts.dry_run else 'vacuumed'} {', '.join(result.tables) or 'nothing'}"]
     return result
 
@@ -95,7 +94,7 @@ async def reindex(engine: AsyncEngine, opts: MaintainOptions, deadline: float | 
             if not opts.dry_run:
                 await conn.exec_driver_sql(f"REINDEX INDEX CONCURRENTLY {_q(conn, row.index)}")
                 await conn.exec_driver_sql(f"VACUUM (ANALYZE) {_q(conn, row.table)}")
-            result.rows += 1
+            result.indexes.append(row.index)
             result.tables.append(row.table)
             result.details.append(f"{verb}reindex {row.index} (dead share {share:.0%}) and vacuum {row.table}")
     return result

@@ -8,14 +8,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memctl.database import first_error_line
+from memctl.db.engine import first_error_line
+from memctl.db.locks import advisory_lock
+from memctl.db.names import checked
 from memctl.errors import ConfigError, NotFound, SchemaNotReady
-from memctl.locks import advisory_lock
 from memctl.maintenance import housekeeping, tasks
 from memctl.maintenance.batches import UnsafeStatement
 from memctl.maintenance.types import TASKS, MaintainOptions, MaintainResult, TaskResult
 from memctl.models import SCHEMA
-from memctl.names import checked
 from memctl.progress import Progress, no_progress
 
 LOCK_NAME = "maintain"
@@ -64,7 +64,7 @@ async def maintain(engine: AsyncEngine, opts: MaintainOptions | None = None,
     check_options(opts)
     started = time.monotonic()
     result = MaintainResult(opts.dry_run, opts.batch_size)
-    async with advisory_lock(engine, LOCK_NAME, wait_seconds=0):
+    async with advisory_lock(engine, LOCK_NAME, wait_s=0):
         orgs = await _orgs(engine, opts.orgs)
         named = await housekeeping.resolve_tables(engine, opts.tables) if opts.tables else []
         deadline = started + opts.max_runtime_s if opts.max_runtime_s else None
@@ -87,10 +87,10 @@ async def maintain(engine: AsyncEngine, opts: MaintainOptions | None = None,
                     task = await DATA_TASKS[name](engine, orgs, opts, deadline)
             except (SQLAlchemyError, UnsafeStatement, OSError) as exc:
                 task = TaskResult(name, error=str(exc) if isinstance(exc, UnsafeStatement) else first_error_line(exc))
-            task.seconds = round(time.monotonic() - t0, 3)
+            task.elapsed_s = round(time.monotonic() - t0, 3)
             if task.rows and name in DATA_TASKS:
                 touched += task.tables
             result.tasks.append(task)
             progress("maintain", i + 1, len(todo))
-    result.seconds = round(time.monotonic() - started, 3)
+    result.elapsed_s = round(time.monotonic() - started, 3)
     return result

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 TASKS = ("retention", "expire", "purge", "consolidation", "vacuum", "reindex")  # run in this order
 DEFAULT_BATCH_SIZE = 1000
-DEFAULT_GRACE_S = 7 * 86400  # purge: soft-deleted for longer than 7 days (issue 5)
+DEFAULT_GRACE_S = 7 * 86400  # purge: soft-deleted for longer than 7 days (a recovery window)
 DEFAULT_STALE_S = 3600  # consolidation: running for longer than an hour
 DEFAULT_REINDEX_DEAD_SHARE = 0.2  # reindex an HNSW index when 20 % of its table's tuples are dead
 
@@ -32,18 +32,29 @@ class MaintainOptions:
 
 @dataclass
 class TaskResult:
-    """One task: rows changed (or that would change, with --dry-run), batches (transactions),
-    the largest batch, seconds, what it touched, and the error that stopped it, if any."""
+    """One task: ``rows`` changed (or that would change, with --dry-run) by a data task, batches
+    (transactions), the largest batch, ``elapsed_s`` seconds, the ``tables`` it touched (vacuumed
+    by vacuum), the ``indexes`` rebuilt by reindex, and the error that stopped it, if any."""
 
     task: str
     rows: int = 0
     batches: int = 0
     max_batch_rows: int = 0
-    seconds: float = 0.0
+    elapsed_s: float = 0.0
     stopped_by_budget: bool = False
     details: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
+    indexes: list[str] = field(default_factory=list)
     error: str | None = None
+
+    @property
+    def changed(self) -> str:
+        """What the task changed, in its own unit: 'N rows', 'N tables' (vacuum), 'N indexes' (reindex)."""
+        if self.task == "vacuum":
+            return f"{len(self.tables)} tables"
+        if self.task == "reindex":
+            return f"{len(self.indexes)} indexes"
+        return f"{self.rows} rows"
 
 
 @dataclass
@@ -53,7 +64,7 @@ class MaintainResult:
     dry_run: bool
     batch_size: int
     tasks: list[TaskResult] = field(default_factory=list)
-    seconds: float = 0.0
+    elapsed_s: float = 0.0
 
     @property
     def ok(self) -> bool:

@@ -9,6 +9,7 @@ per embedding table (:func:`hnsw_index`); queries must use the same expression
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -26,7 +27,9 @@ from sqlalchemy import (
     cast,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.schema import CreateIndex
 
 from memctl.models.base import SCHEMA, SMALLINT, Base, created_at, enum_check, fk_index, org_pk, tenant_fk
 from memctl.models.enums import Distance, IndexStorage
@@ -150,6 +153,17 @@ class ModelSpec:
 def hnsw_index_name(table: str, model_id: int) -> str:
     """``ix_<table>_hnsw_<model_id>`` (schema.md "Embeddings")."""
     return f"ix_{table}_hnsw_{model_id}"
+
+
+def is_hnsw_index_name(name: str) -> bool:
+    """True for a name :func:`hnsw_index_name` makes: a per-model index, which follows the rows of
+    embedding_models rather than the models (Alembic's autogenerate must not compare it)."""
+    return re.fullmatch(r"ix_\w+_hnsw_\d+", name) is not None
+
+
+def hnsw_index_ddl(dialect: Dialect, table: str, model: ModelSpec) -> str:
+    """``CREATE INDEX`` of ``model``'s HNSW index on embedding table ``table`` (see :func:`hnsw_index`)."""
+    return str(CreateIndex(hnsw_index(table, model)).compile(dialect=dialect))
 
 
 def hnsw_index(table: str, model: ModelSpec) -> Index:

@@ -1,4 +1,4 @@
-"""Org-scoped repositories for services (issue 5): a transaction per unit of work with
+"""Org-scoped repositories for services: a transaction per unit of work with
 ``app.current_org_id`` set before any query, so row-level security confines it to one tenant.
 
     from memctl import make_engine

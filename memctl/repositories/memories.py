@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memctl import registry
+from memctl.data import registry
 from memctl.errors import ConfigError, DatasetError
 from memctl.models import SCHEMA, ModelSpec
 

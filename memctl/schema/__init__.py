@@ -1,7 +1,6 @@
-"""Inspect the live catalog, diff it against the models, report :class:`Finding` records."""
+"""verify-schema: read the live catalog (catalog), build the expected one from the models
+(reference), diff them into findings (diff), and the checks a diff cannot make (app_role,
+citus, integrity); :func:`memctl.schema.verify.verify_schema` runs them all.
 
-from memctl.schema.catalog import Snapshot, read_snapshot
-from memctl.schema.diff import Finding, diff
-from memctl.schema.verify import VerifyResult, live_snapshot, verify_schema
-
-__all__ = ["Finding", "Snapshot", "VerifyResult", "diff", "live_snapshot", "read_snapshot", "verify_schema"]
+Import from the modules: this package imports nothing itself.
+"""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memctl.schema.diff import Finding
+from memctl.schema.diff import Finding, qualified
 
 _ROLES = """
 WITH RECURSIVE app(oid) AS (
@@ -28,7 +28,8 @@ SELECT kind, name, owner FROM (
     UNION ALL
     SELECT 'relation', c.relname::text, c.relowner FROM pg_class c WHERE c.relnamespace = CAST(:schema AS regnamespace)
     UNION ALL
-    SELECT 'function', p.proname::text, p.proowner FROM pg_proc p WHERE p.pronamespace = CAST(:schema AS regnamespace)
+    SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', p.proowner
+      FROM pg_proc p WHERE p.pronamespace = CAST(:schema AS regnamespace)
 ) o JOIN LATERAL (SELECT rolname AS owner FROM pg_roles WHERE oid = o.owner_oid) r ON true
 WHERE owner = ANY(:roles) ORDER BY kind, name
 """
@@ -48,13 +49,14 @@ async def app_role_findings(conn: AsyncConnection, schema: str, role: str) -> li
     ``view_not_security_invoker``."""
     roles = (await conn.execute(text(_ROLES), {"role": role})).all()
     if not roles:
-        return [Finding("app_role_missing", role, "present", None)]
-    findings = [Finding("app_role_bypasses_rls", r.rolname, "NOSUPERUSER NOBYPASSRLS",
+        return [Finding("app_role_missing", qualified("pg_roles", role), "present", None)]
+    findings = [Finding("app_role_bypasses_rls", qualified("pg_roles", r.rolname), "NOSUPERUSER NOBYPASSRLS",
                         " ".join(x for x, on in (("SUPERUSER", r.rolsuper), ("BYPASSRLS", r.rolbypassrls)) if on))
                 for r in roles if r.rolsuper or r.rolbypassrls]
     names = [r.rolname for r in roles]
     for o in (await conn.execute(text(_OWNED), {"schema": schema, "roles": names})).all():
-        findings.append(Finding("app_role_owns", f"{o.kind} {o.name}", "owned by the migrating role", o.owner))
+        obj = qualified("pg_namespace", o.name) if o.kind == "schema" else qualified(schema, o.name)
+        findings.append(Finding("app_role_owns", obj, "owned by the migrating role", o.owner))
     for view in (await conn.execute(text(_VIEWS), {"schema": schema})).scalars():
-        findings.append(Finding("view_not_security_invoker", view, "security_invoker=true", None))
+        findings.append(Finding("view_not_security_invoker", qualified(schema, view), "security_invoker=true", None))
     return findings

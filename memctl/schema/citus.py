@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memctl.models.ddl import REFERENCE_TABLES
-from memctl.schema.diff import Finding
+from memctl.schema.diff import Finding, qualified
 
 DISTRIBUTION_COLUMN = "org_id"
 
@@ -61,10 +61,11 @@ async def citus_findings(conn: AsyncConnection, schema: str) -> list[Finding]:
     """
     tables = {r.table: r.distributed for r in (await conn.execute(
         text(_TABLES), {"schema": schema, "col": DISTRIBUTION_COLUMN})).all()}
-    findings = [Finding("citus_not_distributable", t, f"{DISTRIBUTION_COLUMN} or reference table", "neither")
+    findings = [Finding("citus_not_distributable", qualified(schema, t), f"{DISTRIBUTION_COLUMN} or reference table",
+                        "neither")
                 for t, dist in tables.items() if not dist and t not in REFERENCE_TABLES]
     for r in (await conn.execute(text(_KEYS), {"schema": schema})).all():
-        name, cols = f"{r.table}.{r.name}", list(r.cols)
+        name, cols = qualified(schema, r.table, r.name), list(r.cols)
         distributed = tables.get(r.table, False) and r.table not in REFERENCE_TABLES
         if r.kind in ("p", "u", "i"):
             if distributed and DISTRIBUTION_COLUMN not in cols:

@@ -15,13 +15,25 @@ class Finding:
 
     ``kind`` is the object category (``table``, ``foreign_key``, ``index`` ...) for a missing or
     extra object, or ``category.attribute`` (``index.with_params``, ``column.type``) for a changed
-    one. ``object`` is ``schema.table[.name]``. ``expected``/``actual`` are None when absent.
+    one. ``expected``/``actual`` are None when absent.
+
+    ``object`` has one shape for every kind, ``<namespace>.<name>[.<member>]``: the schema-qualified
+    object (``agent_memory.memories``, ``agent_memory.memories.ix_memories_expires_at``,
+    ``agent_memory.current_org_id()``); for a server-wide object, the system catalog that lists it
+    (``pg_roles.memory_app``, ``pg_extension.vector``, ``pg_namespace.agent_memory``); for a
+    revision, the table that records it (``public.alembic_version``,
+    ``public.memctl_revision_checksums.0009``). Use :func:`qualified` to build it.
     """
 
     kind: str
     object: str
     expected: str | None
     actual: str | None
+
+
+def qualified(namespace: str, name: str, member: str | None = None) -> str:
+    """``namespace.name[.member]``: the one shape of :attr:`Finding.object`."""
+    return f"{namespace}.{name}" + (f".{member}" if member else "")
 
 
 def _show(value: Any) -> str:
@@ -69,7 +81,7 @@ def diff(expected: Snapshot, actual: Snapshot) -> list[Finding]:
         for name in sorted(set(exp) | set(act)):
             if category in _TABLE_SCOPED and name.split(".", 1)[0] in only_one_side:
                 continue
-            obj = f"{schema}.{name}"
+            obj = qualified(schema, name)
             if name not in act:
                 findings.append(Finding(category, obj, _summary(category, exp[name]), None))
             elif name not in exp:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memctl.revisions import file_checksum, path_between, stored_checksums
-from memctl.schema.diff import Finding
+from memctl.migration.revisions import CHECKSUM_TABLE, file_checksum, path_between, stored_checksums
+from memctl.schema.diff import Finding, qualified
 
 
 async def checksum_findings(conn: AsyncConnection, current: str | None,
@@ -22,8 +22,9 @@ async def checksum_findings(conn: AsyncConnection, current: str | None,
     for revision in path_between(None, current, script_location) if current else []:
         actual = file_checksum(revision, script_location)
         recorded = stored.get(revision)
+        obj = qualified(*CHECKSUM_TABLE.split("."), revision)
         if recorded is None:
-            findings.append(Finding("revision_unrecorded", revision, "checksum recorded", None))
+            findings.append(Finding("revision_unrecorded", obj, "checksum recorded", None))
         elif recorded != actual:
-            findings.append(Finding("revision_edited", revision, recorded[:12], actual[:12]))
+            findings.append(Finding("revision_edited", obj, recorded[:12], actual[:12]))
     return findings

@@ -3,22 +3,29 @@
 Comparing catalog with catalog lets PostgreSQL itself normalise every expression (CHECKs,
 defaults, predicates, policies), so no deparsing rule of ours can disagree with the server's.
 The scratch database ``memctl_ref_<random>`` is created on the same server and always dropped.
+
+A built reference is kept for the life of the process, keyed on everything it is built from
+(:func:`reference_key`): the DDL text of the models, the registered models, the head revision
+and the server's and pgvector's versions. A change to any of them is a new key, so a cached
+reference can never be stale; the same key means the same statements on the same server.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from collections.abc import Sequence
 
 from sqlalchemy import text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.schema import CreateIndex, CreateTable
 
-from memctl.database import make_engine
+from memctl.db.engine import make_engine
+from memctl.db.scratch import scratch_database
 from memctl.models import SCHEMA, ModelSpec, ddl, metadata
-from memctl.models.embeddings import EMBEDDING_TABLES
-from memctl.registry import index_ddl
+from memctl.models.embeddings import EMBEDDING_TABLES, hnsw_index_ddl
 from memctl.schema.catalog import Snapshot, read_snapshot
-from memctl.scratch import scratch_database
 
 
 def model_statements_before_tables() -> list[str]:
@@ -37,7 +44,7 @@ def model_statements_after_tables() -> list[str]:
 
 def hnsw_statements(models: Sequence[ModelSpec], dialect) -> list[str]:
     """One CREATE INDEX per (embedding table, registered model)."""
-    return [index_ddl(dialect, t, m) for m in models for t in EMBEDDING_TABLES]
+    return [hnsw_index_ddl(dialect, t, m) for m in models for t in EMBEDDING_TABLES]
 
 
 async def registered_models(conn: AsyncConnection) -> list[ModelSpec]:
@@ -66,12 +73,50 @@ async def _apply_models(conn: AsyncConnection, models: Sequence[ModelSpec]) -> N
         await conn.exec_driver_sql(stmt)
 
 
-async def reference_snapshot(admin: AsyncEngine, url: URL, models: Sequence[ModelSpec]) -> Snapshot:
+def model_statements(models: Sequence[ModelSpec], dialect: Dialect) -> list[str]:
+    """Every statement the reference runs, in order, as text: what :func:`_apply_models` executes
+    (``metadata.create_all`` as its CREATE TABLE / CREATE INDEX statements)."""
+    tables = []
+    for table in metadata.sorted_tables:
+        tables.append(str(CreateTable(table).compile(dialect=dialect)))
+        tables += [str(CreateIndex(i).compile(dialect=dialect)) for i in sorted(table.indexes, key=lambda i: i.name)]
+    rows = [repr(m) for m in models]
+    return [*model_statements_before_tables(), *tables, *rows, *hnsw_statements(models, dialect),
+            *model_statements_after_tables()]
+
+
+async def reference_key(conn: AsyncConnection, models: Sequence[ModelSpec], head: str | None) -> str:
+    """SHA-256 (hex) of the reference's inputs: the model statements, ``head``, and the versions of
+    the server and of pgvector as ``conn`` sees them."""
+    versions = (await conn.execute(text(
+        "SELECT current_setting('server_version_num'), "
+        "(SELECT extversion FROM pg_extension WHERE extname = 'vector')"))).one()
+    digest = hashlib.sha256()
+    for part in [*model_statements(models, conn.dialect), str(head), *map(str, versions)]:
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+_CACHE: dict[str, Snapshot] = {}
+
+
+async def reference_snapshot(admin: AsyncEngine, url: URL, models: Sequence[ModelSpec],
+                             head: str | None = None) -> Snapshot:
     """Snapshot of the schema the models define, with one HNSW index per model in ``models``.
 
     ``admin`` is an engine on the live server (used to create and drop the scratch database);
-    ``url`` is its URL. Raises :class:`~memctl.errors.DatabaseUnavailable` if the role may not create databases.
+    ``url`` is its URL; ``head`` the head revision (part of the cache key). Served from the
+    process's cache when nothing it is built from changed (see the module's docstring). Raises
+    :class:`~memctl.errors.DatabaseUnavailable` if the role may not create databases.
     """
+    async with admin.connect() as conn:
+        key = await reference_key(conn, models, head)
+    if key not in _CACHE:
+        _CACHE[key] = await _build(admin, url, models)
+    return copy.deepcopy(_CACHE[key])
+
+
+async def _build(admin: AsyncEngine, url: URL, models: Sequence[ModelSpec]) -> Snapshot:
     async with scratch_database(admin, url, "memctl_ref", "verify-schema") as ref_url:
         scratch = make_engine(ref_url, pool_size=1)
         try:

@@ -16,14 +16,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memctl import migrate
 from memctl.config import mask_url
 from memctl.errors import ConfigError
+from memctl.migration import runner as migrate
+from memctl.migration.revisions import VERSION_TABLE_SCHEMA
 from memctl.models import SCHEMA, ddl
 from memctl.schema.app_role import app_role_findings
 from memctl.schema.catalog import Snapshot, read_snapshot
 from memctl.schema.citus import citus_findings
-from memctl.schema.diff import Finding, diff
+from memctl.schema.diff import Finding, diff, qualified
 from memctl.schema.integrity import checksum_findings
 from memctl.schema.reference import reference_snapshot, registered_models
 
@@ -63,15 +64,17 @@ async def live_snapshot(engine: AsyncEngine) -> Snapshot:
 
 
 async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
-                        app_role: str = ddl.APP_ROLE) -> VerifyResult:
+                        app_role: str | None = None) -> VerifyResult:
     """Compare the live schema with the models; every difference is a :class:`Finding`.
 
     ``url`` is the live database's URL (the reference database is created beside it).
     ``target``: 'postgres' (default) or 'citus' (also report what blocks distributing by org_id).
-    ``app_role``: the role the application uses (it and its members must not escape RLS).
+    ``app_role``: the role the application uses (it and its members must not escape RLS; default
+    memory_app, ``ddl.APP_ROLE``).
     Raises :class:`~memctl.errors.ConfigError` for an unknown target and
     :class:`~memctl.errors.DatabaseUnavailable` if the reference cannot be built.
     """
+    app_role = app_role or ddl.APP_ROLE
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     head = migrate.head_revision()
@@ -87,14 +90,14 @@ async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
         roles = await app_role_findings(conn, SCHEMA, app_role) if has_schema else []
     result = VerifyResult(mask_url(url), target, revision, head, pgvector)
     if revision != head:
-        result.findings.append(Finding("revision", "alembic_version", head, revision))
+        result.findings.append(Finding("revision", qualified(VERSION_TABLE_SCHEMA, "alembic_version"), head, revision))
     if pgvector is None or _version_tuple(pgvector) < MIN_PGVECTOR:
-        result.findings.append(Finding("extension", "vector", ">= 0.8.0", pgvector))
+        result.findings.append(Finding("extension", qualified("pg_extension", "vector"), ">= 0.8.0", pgvector))
     result.findings += integrity
     if not has_schema:
-        result.findings.append(Finding("schema", SCHEMA, "present", None))
+        result.findings.append(Finding("schema", qualified("pg_namespace", SCHEMA), "present", None))
         return result
-    expected = await reference_snapshot(engine, url, models)
+    expected = await reference_snapshot(engine, url, models, head)
     actual = await live_snapshot(engine)
     result.findings += diff(expected, actual) + roles + citus
     result.checked = dict(Counter({cat: len(objs) for cat, objs in expected.objects.items()}))

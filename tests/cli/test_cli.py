@@ -3,29 +3,34 @@
 import json
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from memctl.cli import app
-from memctl.revisions import head_revision
+from memctl.migration.revisions import head_revision
+from tests.cli import command_paths
 from tests.conftest import url_arg
 
 runner = CliRunner()
 CANARY = "Canary-Pw-7f3a"
 
-COMMANDS = [["db"], ["db", "start"], ["db", "stop"], ["db", "status"], ["db", "url"],
-            ["migrate"], ["migrate", "check"], ["migrate", "lint"],
-            ["downgrade"], ["current"], ["history"], ["verify-schema"], ["seed"], ["bench-hnsw"],
-            ["check-constraints"], ["demo"]]
+# Every command path from the app (groups included), so a new command cannot go without --help.
+COMMANDS = [[], *sorted({path for path, _ in command_paths(typer.main.get_group(app))}
+                        | {path[:1] for path, _ in command_paths(typer.main.get_group(app))})]
 
 
 def invoke(*args, input=None):
     return runner.invoke(app, [str(a) for a in args], input=input)
 
 
-@pytest.mark.parametrize("cmd", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "memctl")
 def test_help_everywhere(cmd):
     result = invoke(*cmd, "--help")
-    assert result.exit_code == 0 and "Usage" in result.stdout
+    assert result.exit_code == 0 and result.stdout.startswith(f"Usage: memctl {' '.join(cmd)}".rstrip())
+
+
+def test_help_lists_every_command_including_maintain():
+    assert {"maintain", "demo", "migrate check", "db start"} <= {" ".join(c) for c in COMMANDS}
 
 
 def test_migrate_sql_needs_no_database():
@@ -104,7 +109,7 @@ def test_main_job_through_the_cli(db_url, dataset_path):
     out = invoke("downgrade", "0007", "--database-url", u, input="n\n")
     assert out.exit_code == 1 and "aborted" in out.stderr
     out = invoke("downgrade", "0007", "--yes", "--json", "--database-url", u)
-    assert out.exit_code == 0 and json.loads(out.stdout)["applied"] == ["0009", "0008"]
+    assert out.exit_code == 0 and json.loads(out.stdout)["revisions"] == ["0009", "0008"]
     out = invoke("verify-schema", "--json", "--database-url", u)
     assert out.exit_code == 1
     kinds = {f["kind"] for f in json.loads(out.stdout)["findings"]}
@@ -113,7 +118,7 @@ def test_main_job_through_the_cli(db_url, dataset_path):
     out = invoke("downgrade", "base", "--yes", "--database-url", u)
     assert out.exit_code == 0
     out = invoke("verify-schema", "--json", "--database-url", u)
-    assert out.exit_code == 1 and {"kind": "schema", "object": "agent_memory", "expected": "present",
+    assert out.exit_code == 1 and {"kind": "schema", "object": "pg_namespace.agent_memory", "expected": "present",
                                    "actual": None} in json.loads(out.stdout)["findings"]
 
 

@@ -1,4 +1,4 @@
-"""No secret leaks (issue 5 point 4): a canary password in the database URL appears nowhere.
+"""No secret leaks: a canary password in the database URL appears nowhere.
 
 The test server is switched to scram-sha-256 for a dedicated LOGIN role (pg_hba.conf, reloaded),
 so the password is really checked. Every command of the CLI (listed from the Typer app itself: a
@@ -18,8 +18,9 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from memctl.cli import app
-from memctl.database import make_engine
-from memctl.revisions import head_revision
+from memctl.db.engine import make_engine
+from memctl.migration.revisions import head_revision
+from tests.cli import command_paths
 
 CANARY = "Can@ry:p/w%3F#s3cr3t&x"  # characters that URL encoding changes
 ROLE = f"memctl_canary_{secrets.token_hex(4)}"
@@ -43,19 +44,6 @@ RUNS: dict[tuple[str, ...], list[str]] = {
     ("db", "url"): [],
     ("db", "stop"): ["--json"],
 }
-
-
-def _paths(group, prefix=()) -> list[tuple[tuple[str, ...], object]]:
-    out = []
-    for name, cmd in group.commands.items():
-        path = (*prefix, name)
-        if hasattr(cmd, "commands"):
-            if getattr(cmd, "invoke_without_command", False):
-                out.append((path, cmd))
-            out += _paths(cmd, path)
-        else:
-            out.append((path, cmd))
-    return out
 
 
 def _forms() -> set[str]:
@@ -99,7 +87,8 @@ def _check(out, label: str) -> None:
 def test_canary_password_never_printed_by_any_command(canary_url, server_log, tmp_path, monkeypatch):
     monkeypatch.setenv("MEMCTL_HOME", str(tmp_path / "home"))  # db start/stop use their own embedded server
     group = typer.main.get_command(app)
-    paths = sorted(_paths(group), key=lambda pc: list(RUNS).index(pc[0]) if pc[0] in RUNS else -1)  # migrate first
+    order = list(RUNS)  # migrate first
+    paths = sorted(command_paths(group), key=lambda pc: order.index(pc[0]) if pc[0] in RUNS else -1)
     missing = [p for p, _ in paths if p not in RUNS]
     assert not missing, f"add these commands to the canary test: {missing}"
     log_offset = server_log.stat().st_size if server_log else 0

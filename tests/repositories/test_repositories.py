@@ -7,7 +7,7 @@ import uuid
 import numpy as np
 import pytest
 
-from memctl.database import make_engine
+from memctl.db.engine import make_engine
 from memctl.errors import ConfigError, DatasetError
 from memctl.repositories import org_scope
 from tests.tenants import make_org

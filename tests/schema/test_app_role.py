@@ -6,7 +6,7 @@ import secrets
 
 from sqlalchemy import text
 
-from memctl.schema import verify_schema
+from memctl.schema.verify import verify_schema
 
 
 async def test_app_role_owning_bypassing_or_a_definer_view_are_findings(migrated, db_url):
@@ -23,11 +23,12 @@ async def test_app_role_owning_bypassing_or_a_definer_view_are_findings(migrated
             await conn.execute(text(sql))
     try:
         found = {(f.kind, f.object) for f in (await verify_schema(migrated, db_url)).findings}
-        assert {("app_role_bypasses_rls", member), ("app_role_owns", "relation memory_tags"),
-                ("view_not_security_invoker", "active_memories")} <= found
-        assert not any(obj == "safe_memories" for kind, obj in found if kind == "view_not_security_invoker")
+        assert {("app_role_bypasses_rls", f"pg_roles.{member}"), ("app_role_owns", "agent_memory.memory_tags"),
+                ("view_not_security_invoker", "agent_memory.active_memories")} <= found
+        assert not any(obj == "agent_memory.safe_memories" for kind, obj in found
+                       if kind == "view_not_security_invoker")
         missing = await verify_schema(migrated, db_url, app_role="no_such_role")
-        assert ("app_role_missing", "no_such_role") in {(f.kind, f.object) for f in missing.findings}
+        assert ("app_role_missing", "pg_roles.no_such_role") in {(f.kind, f.object) for f in missing.findings}
     finally:
         async with migrated.begin() as conn:
             await conn.execute(text("DROP VIEW agent_memory.active_memories, agent_memory.safe_memories"))

@@ -1,4 +1,4 @@
-"""verify-schema: revision file checksums (issue 3 point 6) and --target citus (point 7)."""
+"""verify-schema: revision file checksums and --target citus."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import shutil
 
 from sqlalchemy import text
 
-from memctl import migrate
-from memctl.database import make_engine
-from memctl.revisions import CHECKSUM_TABLE, MIGRATIONS_DIR, file_checksum, ordered, stored_checksums
-from memctl.schema import verify_schema
+from memctl.db.engine import make_engine
+from memctl.migration import runner as migrate
+from memctl.migration.revisions import CHECKSUM_TABLE, MIGRATIONS_DIR, file_checksum, ordered, stored_checksums
 from memctl.schema.integrity import checksum_findings
+from memctl.schema.verify import verify_schema
 
 
 async def test_checksums_recorded_on_upgrade_and_forgotten_on_downgrade(fresh_url):
@@ -39,7 +39,7 @@ async def test_revision_file_edited_after_apply_is_reported(fresh_url, tmp_path)
         edited.write_text(edited.read_text() + "\n# edited after it was applied\n")
         async with engine.connect() as conn:
             found = await checksum_findings(conn, "0004", location)
-        assert [(f.kind, f.object) for f in found] == [("revision_edited", "0003")]
+        assert [(f.kind, f.object) for f in found] == [("revision_edited", "public.memctl_revision_checksums.0003")]
         assert found[0].expected != found[0].actual
     finally:
         await engine.dispose()
@@ -50,7 +50,8 @@ async def test_revision_applied_without_checksum_is_reported(migrated, db_url):
     async with migrated.begin() as conn:
         await conn.execute(text(f"DELETE FROM {CHECKSUM_TABLE} WHERE revision = '0005'"))
     result = await verify_schema(migrated, db_url)
-    assert [(f.kind, f.object) for f in result.findings] == [("revision_unrecorded", "0005")]
+    assert [(f.kind, f.object) for f in result.findings] == [
+        ("revision_unrecorded", "public.memctl_revision_checksums.0005")]
     async with migrated.begin() as conn:
         await conn.execute(text(f"INSERT INTO {CHECKSUM_TABLE} (revision, sha256) VALUES ('0005', :s)"),
                            {"s": file_checksum("0005")})
@@ -77,12 +78,12 @@ async def test_citus_target_clean_on_the_project_and_reports_planted_blockers(mi
     try:
         found = {(f.kind, f.object) for f in (await verify_schema(migrated, db_url, target="citus")).findings}
         assert {
-            ("citus_not_distributable", "no_tenant"),
-            ("citus_key_without_org_id", "api_tokens.uq_api_tokens_token_prefix"),
-            ("citus_key_without_org_id", "memories.uq_memories_id"),
-            ("citus_key_without_org_id", "agents.uq_agents_id"),
-            ("citus_fk_without_org_id", "sessions.fk_sessions_agent_only"),
-            ("citus_reference_to_distributed", "embedding_models.fk_embedding_models_agent"),
+            ("citus_not_distributable", "agent_memory.no_tenant"),
+            ("citus_key_without_org_id", "agent_memory.api_tokens.uq_api_tokens_token_prefix"),
+            ("citus_key_without_org_id", "agent_memory.memories.uq_memories_id"),
+            ("citus_key_without_org_id", "agent_memory.agents.uq_agents_id"),
+            ("citus_fk_without_org_id", "agent_memory.sessions.fk_sessions_agent_only"),
+            ("citus_reference_to_distributed", "agent_memory.embedding_models.fk_embedding_models_agent"),
         } <= found
         plain = {f.kind for f in (await verify_schema(migrated, db_url)).findings}
         assert not any(kind.startswith("citus_") for kind in plain)

@@ -1,9 +1,13 @@
 """verify-schema: clean after migrate; every planted drift reported with the right object."""
 
+import re
+
 from sqlalchemy import text
 
-from memctl.revisions import head_revision
-from memctl.schema import verify_schema
+from memctl.migration.revisions import head_revision
+from memctl.models import ddl
+from memctl.schema import reference
+from memctl.schema.verify import verify_schema
 
 S = "agent_memory"
 
@@ -70,12 +74,13 @@ async def test_clean_right_after_migrate(migrated, db_url):
     assert result.checked["index"] > 40 and result.checked["policy"] == 26
 
 
-async def test_every_planted_drift_is_reported(migrated, db_url):
-    async with migrated.begin() as conn:
+async def test_every_planted_drift_is_reported(scratch_migrated):
+    engine, url = scratch_migrated  # a copy of head for this test only: the drifts stay with it
+    async with engine.begin() as conn:
         for sql, _kind, _obj in DRIFTS:
             for stmt in sql.split("; "):
                 await conn.execute(text(stmt))
-    result = await verify_schema(migrated, db_url)
+    result = await verify_schema(engine, url)
     found = {(f.kind, f.object) for f in result.findings}
     missing = [(k, o) for _s, k, o in DRIFTS if (k, o) not in found]
     assert not missing, f"not reported: {missing}; found: {sorted(found)}"
@@ -84,12 +89,38 @@ async def test_every_planted_drift_is_reported(migrated, db_url):
     assert not [f for f in result.findings if f.object.startswith(f"{S}.retention_policies.")]
     hnsw = next(f for f in result.findings if f.kind == "index.with_params")
     assert '"m": "16"' in hnsw.expected and '"m": "32"' in hnsw.actual
+    # One shape of Finding.object for every kind: <namespace>.<name>[.<member>]
+    assert all(re.fullmatch(r"(agent_memory|public|pg_roles|pg_extension|pg_namespace)\.[^.]+(\..+)?", f.object)
+               for f in result.findings), [f.object for f in result.findings]
 
 
 async def test_revision_behind_head_is_drift(migrated, db_url):
     async with migrated.begin() as conn:
         await conn.execute(text("UPDATE public.alembic_version SET version_num = '0007'"))
     result = await verify_schema(migrated, db_url)
-    assert ("revision", "alembic_version") in {(f.kind, f.object) for f in result.findings}
+    assert ("revision", "public.alembic_version") in {(f.kind, f.object) for f in result.findings}
     async with migrated.begin() as conn:
         await conn.execute(text("UPDATE public.alembic_version SET version_num = :v"), {"v": head_revision()})
+
+
+async def test_reference_is_built_once_per_key_and_a_changed_input_is_a_new_key(migrated, db_url, monkeypatch):
+    builds = []
+    build = reference._build
+
+    async def counting_build(*args):
+        builds.append(args)
+        return await build(*args)
+
+    monkeypatch.setattr(reference, "_build", counting_build)
+    monkeypatch.setattr(reference, "_CACHE", {})
+    first = await verify_schema(migrated, db_url)
+    second = await verify_schema(migrated, db_url)
+    assert first.clean and second.clean and first.checked == second.checked
+    assert len(builds) == 1  # the second run reused the reference
+
+    # The key covers the models' DDL: an edited function is a new key, so a new reference, and the
+    # live function (unchanged) is reported as drift. A cached reference can never be stale.
+    monkeypatch.setattr(ddl, "CURRENT_ORG_ID", ddl.CURRENT_ORG_ID.replace("STABLE", "VOLATILE"))
+    changed = await verify_schema(migrated, db_url)
+    assert len(builds) == 2
+    assert ("function.volatility", f"{S}.current_org_id()") in {(f.kind, f.object) for f in changed.findings}

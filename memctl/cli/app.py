@@ -1,0 +1,33 @@
+"""The Typer app: every command of memctl, registered from its module."""
+
+from __future__ import annotations
+
+import typer
+
+from memctl.cli import bench, check, db, demo, maintain, migrate, seed, verify
+
+app = typer.Typer(
+    name="memctl",
+    help="Schema and data administration for an agent-memory database on PostgreSQL + pgvector.\n\n"
+         "Exit codes: 0 clean, 1 findings (drift, violations, INVALID bench), 2 usage/config/connection "
+         "error, 75 lock held by another run.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(migrate.app, name="migrate")
+app.command("downgrade")(migrate.downgrade)
+app.command("current")(migrate.current)
+app.command("history")(migrate.history)
+app.command("verify-schema")(verify.verify_schema_cmd)
+app.command("seed")(seed.seed_cmd)
+app.command("bench-hnsw")(bench.bench_cmd)
+app.command("check-constraints")(check.check_cmd)
+app.command("maintain")(maintain.maintain_cmd)
+app.command("demo")(demo.demo_cmd)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

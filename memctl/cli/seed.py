@@ -1,0 +1,33 @@
+"""``memctl seed``: load a dataset (or synthetic rows) into the schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from memctl.cli.common import progress_bar, run_plain, run_with_engine
+from memctl.cli.options import DatabaseUrl, DatasetFile, Json, Limit, Synthetic
+
+
+def seed_cmd(
+    dataset: DatasetFile = None,
+    synthetic_n: Synthetic = None,
+    limit: Limit = None,
+    orgs: Annotated[int, typer.Option("--orgs", help="Organisations to spread rows over.")] = 3,
+    agents: Annotated[int, typer.Option("--agents", help="Agents per organisation.")] = 2,
+    skew: Annotated[bool, typer.Option("--skew", help="Spread rows about 50/25/14/10/1 % over 5 orgs.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per COPY batch.")] = 5000,
+    database_url: DatabaseUrl = None,
+    json_: Json = False,
+) -> None:
+    """Load a dataset (or synthetic rows) with COPY; a second run adds no duplicates."""
+    from memctl.cli import render
+    from memctl.data.datasets import dataset_from
+    from memctl.data.seed import seed
+
+    ds = run_plain(lambda: dataset_from(dataset, synthetic_n, limit))
+    with progress_bar() as progress:
+        result = run_with_engine(database_url, lambda engine, _url: seed(
+            engine, ds, orgs=orgs, agents=agents, skew=skew, batch_size=batch_size, progress=progress))
+    render.emit(result, as_json=json_)

@@ -1,0 +1,147 @@
+"""Datasets for seeding and benchmarking: the ``.npz`` format of ``shared/data`` or synthetic.
+
+An ``.npz`` dataset holds ``texts`` (n,) str, ``embeddings`` (n, d) float32 and ``model`` str;
+``query_embeddings`` (q, d) float32 is optional (benchmark queries). Loaded with
+``allow_pickle=False``: a file that needs pickle is refused.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from memctl.errors import ConfigError, DatasetError
+from memctl.models.embeddings import DEFAULT_MODEL_DIM, DEFAULT_MODEL_NAME
+
+
+@dataclass
+class Dataset:
+    """Texts with their embeddings in one model's space.
+
+    ``texts`` (n,) str; ``embeddings`` (n, d) float32; ``model`` the embedding model's name.
+    """
+
+    texts: list[str]
+    embeddings: np.ndarray
+    model: str
+    source: str
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension d."""
+        return int(self.embeddings.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def _open(path: Path):
+    if not path.is_file():
+        raise DatasetError(f"dataset file not found: {path}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"cannot read {path} as a .npz dataset: {exc}") from None
+
+
+def load_npz(path: Path, limit: int | None = None) -> Dataset:
+    """Load ``texts``, ``embeddings`` and ``model`` from an .npz file, the first ``limit`` rows.
+
+    Raises :class:`DatasetError` on a missing key, mismatched lengths, non-finite values or a
+    non-2-D embedding array.
+    """
+    with _open(path) as data:
+        missing = {"texts", "embeddings", "model"} - set(data.files)
+        if missing:
+            raise DatasetError(f"{path} lacks {', '.join(sorted(missing))} (expected texts, embeddings, model)")
+        texts = data["texts"][:limit] if limit else data["texts"]
+        emb = data["embeddings"][:limit] if limit else data["embeddings"]
+        model = str(data["model"])
+    return _checked(Dataset([str(t) for t in texts], np.ascontiguousarray(emb, dtype=np.float32),
+                            model, str(path)))
+
+
+def load_queries(path: Path, limit: int | None = None) -> np.ndarray:
+    """``query_embeddings`` (q, d) float32 of an .npz dataset, the first ``limit`` rows."""
+    with _open(path) as data:
+        if "query_embeddings" not in data.files:
+            raise DatasetError(f"{path} has no query_embeddings")
+        q = data["query_embeddings"][:limit] if limit else data["query_embeddings"]
+    q = np.ascontiguousarray(q, dtype=np.float32)
+    if q.ndim != 2 or not np.isfinite(q).all():
+        raise DatasetError(f"{path}: query_embeddings must be a finite (q, d) array")
+    return q
+
+
+def queries_of(queries: Path | None, dataset: Path | None) -> np.ndarray | None:
+    """Benchmark queries (q, d) float32: ``queries``' file (DatasetError if it has none), else the
+    dataset file's own ``query_embeddings`` if it has them, else None (the bench samples stored rows)."""
+    if queries is not None:
+        return load_queries(queries)
+    if dataset is None:
+        return None
+    with _open(dataset) as data:
+        has_queries = "query_embeddings" in data.files
+    return load_queries(dataset) if has_queries else None
+
+
+def _checked(ds: Dataset) -> Dataset:
+    emb = ds.embeddings
+    if emb.ndim != 2 or emb.shape[0] != len(ds.texts):
+        raise DatasetError(f"{ds.source}: embeddings must be (n, d) with n = len(texts) = {len(ds.texts)}, "
+                           f"got {emb.shape}")
+    if not np.isfinite(emb).all():
+        raise DatasetError(f"{ds.source}: embeddings contain NaN or infinity")
+    if any(not t.strip() for t in ds.texts):
+        raise DatasetError(f"{ds.source}: a text is empty")
+    return ds
+
+
+_WORDS = (
+    "agent user project deadline prefers meeting report database index vector search memory retention "
+    "policy tenant summary cluster latency recall build deploy review budget customer schedule invoice "
+    "release feature incident backup restore migration schema query cache token session checkpoint"
+).split()
+
+
+def dataset_from(dataset: Path | None, synthetic_n: int | None, limit: int | None = None,
+                 default_synthetic: int = 0) -> Dataset:
+    """The dataset an operator named: ``dataset`` (an .npz, its first ``limit`` rows) or
+    ``synthetic_n`` generated rows (``default_synthetic`` when neither is given and it is not 0).
+
+    Raises ConfigError when both or neither are given, DatasetError for a bad file.
+    """
+    if dataset is not None and synthetic_n is not None:
+        raise ConfigError("give --dataset or --synthetic, not both")
+    if dataset is not None:
+        return load_npz(dataset, limit)
+    n = synthetic_n or default_synthetic
+    if not n:
+        raise ConfigError("give --dataset PATH.npz or --synthetic N")
+    return synthetic(n)
+
+
+def synthetic(n: int, dim: int = DEFAULT_MODEL_DIM, *, clusters: int = 32, seed: int = 0,
+              model: str = DEFAULT_MODEL_NAME) -> Dataset:
+    """``n`` generated texts with clustered unit vectors (n, dim) float32.
+
+    Vectors are cluster centres plus Gaussian noise (sigma 0.35 per unit-norm centre), normalised
+    to unit length, so approximate search has real neighbourhoods to find. Deterministic in ``seed``.
+    Texts are distinct (each carries its row number).
+    """
+    if n < 1:
+        raise DatasetError("--synthetic needs at least 1 row")
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = rng.integers(0, clusters, n)
+    noise = rng.standard_normal((n, dim)).astype(np.float32) * (0.35 / np.sqrt(dim))
+    emb = centres[labels] + noise
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    words = rng.integers(0, len(_WORDS), (n, 8))
+    texts = [f"memory {i}: " + " ".join(_WORDS[w] for w in row) + f" (topic {labels[i]})"
+             for i, row in enumerate(words)]
+    return Dataset(texts, emb.astype(np.float32), model, f"synthetic:{n}")

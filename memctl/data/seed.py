@@ -1,0 +1,238 @@
+"""``seed``: load a dataset into the schema (datasets -> COPY -> indexes -> ANALYZE).
+
+Creates organisations, their agents, users, projects and sessions, spreads the dataset's texts
+over them with a realistic mix of tiers and categories, and bulk-loads memories and embeddings
+with binary COPY (asyncpg ``copy_records_to_table`` with pgvector's codec) into a staging table,
+then ``INSERT ... ON CONFLICT DO NOTHING`` on the dedup index, so a second run adds nothing.
+Everything happens in one transaction: on any error nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from pgvector.asyncpg import register_vector
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from memctl.data import registry
+from memctl.data.datasets import Dataset
+from memctl.errors import ConfigError, DatasetError, NotFound
+from memctl.models import SCHEMA, ModelSpec
+from memctl.models.enums import Category, MemorySource, Origin, Tier
+from memctl.progress import Progress, no_progress
+
+# Shares of organisations with --skew: about 50 %, 10 % and 1 % of the rows among them, so
+# bench-hnsw --filters can measure tenants of each selectivity (1, 10, 50 %). Extra orgs share the rest.
+SKEW_SHARES = (0.50, 0.25, 0.14, 0.10, 0.01)
+TIER_MIX = {Tier.TASK: 0.5, Tier.PROJECT: 0.3, Tier.PERSONAL: 0.2}
+CATEGORY_MIX = {Category.FACTUAL: 0.35, Category.EPISODIC: 0.25, Category.PROCEDURAL: 0.15,
+                Category.PREFERENCE: 0.15, Category.BEHAVIORAL: 0.10}
+USERS_PER_ORG = 3
+SESSIONS_PER_AGENT = 2
+STAGE_COLUMNS = ["org_id", "id", "agent_id", "user_id", "session_id", "project_id", "tier", "category",
+                 "source", "origin", "content", "embedding"]
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """What a seed run did. Seconds are wall time; ``rows_per_second`` counts dataset rows loaded."""
+
+    source: str
+    model: str
+    model_id: int
+    model_registered: bool
+    organizations: int
+    agents: int
+    rows: int
+    memories_inserted: int
+    duplicates_skipped: int
+    load_s: float
+    index_s: float
+    total_s: float
+    rows_per_second: float
+
+
+@dataclass(frozen=True)
+class _Tenant:
+    org_id: uuid.UUID
+    agents: list[uuid.UUID]
+    users: list[uuid.UUID]
+    sessions: dict[uuid.UUID, list[uuid.UUID]]
+    project: uuid.UUID
+
+
+def _org_weights(orgs: int, skew: bool) -> np.ndarray:
+    if not skew:
+        return np.full(orgs, 1.0 / orgs)
+    shares = list(SKEW_SHARES[:orgs])
+    if orgs > len(SKEW_SHARES):
+        shares += [0.01] * (orgs - len(SKEW_SHARES))
+    w = np.array(shares)
+    return w / w.sum()
+
+
+async def _ensure_tenants(conn: AsyncConnection, orgs: int, agents: int) -> list[_Tenant]:
+    tenants = []
+    for o in range(1, orgs + 1):
+        slug = f"seed-org-{o:02d}"
+        org_id = (await conn.execute(text(
+            f"INSERT INTO {SCHEMA}.organizations (slug, name) VALUES (:slug, :name) "
+            f"ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id"),
+            {"slug": slug, "name": f"Seed organisation {o}"})).scalar_one()
+        p = {"org": org_id}
+
+        async def upsert(sql: str, params: dict, p: dict = p) -> uuid.UUID:
+            return (await conn.execute(text(sql), {**p, **params})).scalar_one()
+
+        agent_ids = [await upsert(
+            f"INSERT INTO {SCHEMA}.agents (org_id, name) VALUES (:org, :name) "
+            f"ON CONFLICT (org_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+            {"name": f"agent-{a}"}) for a in range(1, agents + 1)]
+        user_ids = [await upsert(
+            f"INSERT INTO {SCHEMA}.users (org_id, external_id, display_name, email) "
+            f"VALUES (:org, :ext, :name, :email) "
+            f"ON CONFLICT (org_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id RETURNING id",
+            {"ext": f"user-{u}", "name": f"User {u}", "email": f"user{u}@{slug}.example"})
+            for u in range(1, USERS_PER_ORG + 1)]
+        project = await upsert(
+            f"INSERT INTO {SCHEMA}.projects (org_id, name) VALUES (:org, 'seed-project') "
+            f"ON CONFLICT (org_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id", {})
+        sessions: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for i, agent_id in enumerate(agent_ids):
+            ids = list((await conn.execute(text(
+                f"SELECT id FROM {SCHEMA}.sessions WHERE org_id = :org AND agent_id = :agent"),
+                {**p, "agent": agent_id})).scalars())
+            for s in range(len(ids), SESSIONS_PER_AGENT):
+                ids.append(await upsert(
+                    f"INSERT INTO {SCHEMA}.sessions (org_id, agent_id, user_id) VALUES (:org, :agent, :user) "
+                    f"RETURNING id", {"agent": agent_id, "user": user_ids[(i + s) % len(user_ids)]}))
+            sessions[agent_id] = sorted(ids)  # UUID order = PostgreSQL's uuid order
+        tenants.append(_Tenant(org_id, agent_ids, user_ids, sessions, project))
+    return tenants
+
+
+def _row_uniforms(texts: list[str], salt: int) -> np.ndarray:
+    """(n, 6) uniforms in [0, 1) derived from each text's BLAKE2b hash: a text always lands on the
+    same organisation, agent, tier ... whatever else is in the dataset, so re-runs deduplicate."""
+    key = salt.to_bytes(8, "little")
+    raw = b"".join(hashlib.blake2b(t.encode(), digest_size=24, key=key).digest() for t in texts)
+    words = np.frombuffer(raw, dtype="<u4").reshape(len(texts), 6)
+    return words.astype(np.float64) / 2.0**32
+
+
+def _pick(u: np.ndarray, weights) -> np.ndarray:
+    """Index into ``weights`` for each uniform in ``u`` (inverse CDF)."""
+    cdf = np.cumsum(np.asarray(list(weights), dtype=np.float64))
+    return np.minimum(np.searchsorted(cdf / cdf[-1], u, side="right"), len(cdf) - 1)
+
+
+def _assign(ds: Dataset, tenants: list[_Tenant], skew: bool, salt: int) -> list[tuple]:
+    """One staging record per row (see :func:`_row_uniforms` for why it is hash-based)."""
+    u = _row_uniforms(ds.texts, salt)
+    org_idx = _pick(u[:, 0], _org_weights(len(tenants), skew))
+    tiers, cats = list(TIER_MIX), list(CATEGORY_MIX)
+    tier_idx = _pick(u[:, 1], TIER_MIX.values())
+    cat_idx = _pick(u[:, 2], CATEGORY_MIX.values())
+    pick = (u[:, 3:] * (1 << 30)).astype(np.int64)
+    sources, origins = list(MemorySource), list(Origin)
+    records = []
+    for i in range(len(ds)):
+        t = tenants[org_idx[i]]
+        agent = t.agents[pick[i, 0] % len(t.agents)]
+        tier = tiers[tier_idx[i]]
+        user = t.users[pick[i, 1] % len(t.users)] if tier == Tier.PERSONAL else None
+        sessions = t.sessions[agent]
+        session = sessions[pick[i, 2] % len(sessions)] if pick[i, 2] % 2 == 0 else None
+        project = t.project if tier == Tier.PROJECT else None
+        records.append((t.org_id, uuid.uuid4(), agent, user, session, project, str(tier), str(cats[cat_idx[i]]),
+                        str(sources[pick[i, 0] % len(sources)]), str(origins[pick[i, 1] % len(origins)]),
+                        ds.texts[i], ds.embeddings[i]))
+    return records
+
+
+async def _resolve_model(conn: AsyncConnection, ds: Dataset) -> tuple[ModelSpec, bool]:
+    try:
+        model = await registry.get_model(conn, ds.model)
+    except NotFound:
+        return await registry.register_model(conn, ds.model, ds.dim), True
+    if model.dim != ds.dim:
+        raise DatasetError(f"model {ds.model!r} is registered with dimension {model.dim}, "
+                           f"the dataset's embeddings have {ds.dim}: nothing written")
+    return model, False
+
+
+_INSERT = f"""
+WITH ins AS (
+    INSERT INTO {SCHEMA}.memories (org_id, id, agent_id, user_id, session_id, project_id, tier, category,
+                                   source, origin, content)
+    SELECT org_id, id, agent_id, user_id, session_id, project_id, tier, category, source, origin, content
+      FROM seed_stage
+    ON CONFLICT (org_id, agent_id, content_hash) WHERE status = 'active' AND deleted_at IS NULL DO NOTHING
+    RETURNING org_id, id
+)
+INSERT INTO {SCHEMA}.memory_embeddings (org_id, memory_id, model_id, dim, embedding)
+SELECT s.org_id, s.id, $1, $2, s.embedding FROM seed_stage s JOIN ins USING (org_id, id)
+"""
+
+
+async def seed(engine: AsyncEngine, ds: Dataset, *, orgs: int = 3, agents: int = 2, skew: bool = False,
+               batch_size: int = 5000, seed_value: int = 0, progress: Progress = no_progress) -> SeedResult:
+    """Load ``ds`` into the database and return counts and rates.
+
+    ``orgs`` organisations (``seed-org-NN``) with ``agents`` agents each; ``skew`` spreads rows
+    about 50/25/14/10/1 % over the first five organisations. The model's HNSW index on
+    memory_embeddings is dropped and rebuilt after the load when the load more than doubles the
+    model's rows (faster than incremental inserts). Raises :class:`DatasetError` (nothing
+    written) when the dataset's dimension does not match the registered model.
+    """
+    if orgs < 1 or agents < 1 or batch_size < 1:
+        raise ConfigError("--orgs, --agents and --batch-size must be at least 1")
+    t0 = time.perf_counter()
+    async with engine.connect() as conn:
+        async with conn.begin():
+            model, registered = await _resolve_model(conn, ds)
+            tenants = await _ensure_tenants(conn, orgs, agents)
+            records = _assign(ds, tenants, skew, seed_value)
+            existing = (await conn.execute(text(
+                f"SELECT count(*) FROM {SCHEMA}.memory_embeddings WHERE model_id = :m"), {"m": model.id})).scalar()
+            rebuild = len(records) > existing
+            if rebuild:
+                await registry.drop_index(conn, "memory_embeddings", model)
+            raw = (await conn.get_raw_connection()).driver_connection
+            await register_vector(raw)
+            await raw.execute(
+                "CREATE TEMP TABLE seed_stage (org_id uuid, id uuid, agent_id uuid, user_id uuid, "
+                "session_id uuid, project_id uuid, tier text, category text, source text, origin text, "
+                "content text, embedding vector) ON COMMIT DROP")
+            inserted = 0
+            for start in range(0, len(records), batch_size):
+                batch = records[start:start + batch_size]
+                await raw.copy_records_to_table("seed_stage", records=batch, columns=STAGE_COLUMNS)
+                status = await raw.execute(_INSERT, model.id, model.dim)
+                inserted += int(status.split()[-1])
+                await raw.execute("TRUNCATE seed_stage")
+                progress("load", min(start + batch_size, len(records)), len(records))
+            load_s = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            if rebuild:
+                progress("index", 0, 1)
+                await conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+                await registry.create_index(conn, "memory_embeddings", model)
+                progress("index", 1, 1)
+            index_s = time.perf_counter() - t1
+        await conn.exec_driver_sql(f"ANALYZE {SCHEMA}.memories")
+        await conn.exec_driver_sql(f"ANALYZE {SCHEMA}.memory_embeddings")
+        await conn.commit()
+    total = time.perf_counter() - t0
+    return SeedResult(
+        source=ds.source, model=model.name, model_id=model.id, model_registered=registered,
+        organizations=orgs, agents=orgs * agents, rows=len(records), memories_inserted=inserted,
+        duplicates_skipped=len(records) - inserted, load_s=round(load_s, 3),
+        index_s=round(index_s, 3), total_s=round(total, 3),
+        rows_per_second=round(len(records) / total, 1) if total > 0 else 0.0,
+    )

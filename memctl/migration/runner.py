@@ -1,0 +1,261 @@
+"""Bring the schema to a revision, or back, safely under load.
+
+Alembic runs the revisions; memctl adds what a deploy against a live database needs:
+
+- one migrator at a time: a session-level advisory lock (:mod:`memctl.db.locks`); a second run
+  waits ``Guard.wait_s`` then raises :class:`LockHeld` (exit 75), or finds the database at
+  head and does nothing;
+- bounded locks: every revision runs with ``lock_timeout`` and ``statement_timeout`` set on its
+  connection; a revision that times out on a lock is rolled back and retried with exponential
+  backoff, then :class:`LockTimeout` names the table and the blocking session;
+- atomic revisions: one transaction per revision (``transaction_per_migration`` in env.py);
+  before upgrading, INVALID indexes left by a failed concurrent build are rebuilt
+  (``REINDEX INDEX CONCURRENTLY``) and leftover ``_ccnew``/``_ccold`` copies dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from memctl.db.blockers import BlockerWatch
+from memctl.db.engine import first_error_line
+from memctl.db.indexes import repair_invalid_indexes
+from memctl.db.locks import advisory_lock
+from memctl.errors import ConfigError, LockTimeout, MigrationFailed
+from memctl.migration.guard import Guard
+from memctl.migration.revisions import (
+    VERSION_TABLE_SCHEMA,
+    alembic_config,
+    head_revision,
+    ordered,
+    path_between,
+    resolve,
+    script_directory,
+)
+
+LOCK_NAME = "migrate"
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout expiry (PostgreSQL docs, Appendix A)
+
+__all__ = ["Guard", "MigrationResult", "RevisionInfo", "current_revision", "downgrade", "head_revision",
+           "history", "upgrade", "upgrade_sql"]
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    """One revision of the chain: id, parent, its first docstring line, and whether it is head / applied."""
+
+    revision: str
+    down_revision: str | None
+    description: str
+    is_head: bool
+    is_current: bool
+    applied: bool
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """Outcome of an upgrade or downgrade: the revision before and after, ``revisions`` run in the
+    order they ran (applied by an upgrade, undone by a downgrade), how many attempts the lock
+    timeouts cost, and the INVALID indexes rebuilt or dropped first."""
+
+    direction: str
+    before: str | None
+    after: str | None
+    revisions: list[str]
+    attempts: int = 1
+    repaired: list[str] = field(default_factory=list)
+
+
+def _ms(seconds: float) -> str:
+    return f"{int(round(seconds * 1000))}ms"
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None: not migrated)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(
+            lambda c: MigrationContext.configure(
+                c, opts={"version_table_schema": VERSION_TABLE_SCHEMA}).get_current_revision())
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The database error behind ``exc`` (Alembic's cleanup after a lost connection raises a second,
+    less telling error, e.g. PendingRollbackError, with the original as its context)."""
+    found, seen = exc, exc
+    while seen is not None:  # the earliest database error in the chain is the one that started it
+        if isinstance(seen, DBAPIError):
+            found = seen
+        seen = seen.__cause__ or seen.__context__
+    return found
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+
+
+async def _set_session(conn: AsyncConnection, guard: Guard) -> int:
+    """Apply the guard's timeouts to this session (they outlive each revision's commit); its pid."""
+    pid = (await conn.execute(text(
+        "SELECT pg_backend_pid() FROM (SELECT set_config('lock_timeout', :l, false), "
+        "set_config('statement_timeout', :s, false), set_config('application_name', 'memctl migrate', false)) x"),
+        {"l": _ms(guard.lock_timeout_s), "s": _ms(guard.statement_timeout_s)})).scalar()
+    await conn.commit()
+    return pid
+
+
+def _run(sync_conn, cfg: Config, fn, target: str) -> None:
+    cfg.attributes["connection"] = sync_conn  # env.py runs the revisions on this connection
+    fn(cfg, target)
+
+
+async def _attempt(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Guard) -> list:
+    """Run one alembic command; return [] on success, or the blockers seen when a lock timed out."""
+    async with engine.connect() as conn:
+        pid = await _set_session(conn, guard)
+        try:
+            async with BlockerWatch(engine, pid) as watch:
+                await conn.run_sync(_run, cfg, fn, target)
+                await conn.commit()
+            return []
+        except SQLAlchemyError as exc:
+            if not isinstance(exc, DBAPIError) or _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                with contextlib.suppress(Exception):  # never hand a broken session back to the pool
+                    await conn.invalidate()
+                raise
+            return watch.last or [f"(blocker gone before it could be observed: {str(exc.orig).strip()})"]
+        finally:
+            with contextlib.suppress(Exception):  # the session may be dead (terminated backend)
+                await conn.rollback()
+                await conn.exec_driver_sql("RESET ALL")
+                await conn.commit()
+
+
+async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Guard,
+                   script_location: Path | None, repaired: list[str] | None = None) -> int:
+    """Run ``fn`` with retries on lock timeout; the number of attempts. Raises LockTimeout.
+
+    With ``repaired`` (upgrade), INVALID indexes are repaired before every attempt and what was
+    done is appended to it: a concurrent build that failed on a lock timeout is redone cleanly.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        if repaired is not None:
+            repaired += await repair_invalid_indexes(engine)
+        try:
+            blockers = await _attempt(engine, cfg, fn, target, guard)
+        except CommandError as exc:
+            raise ConfigError(f"alembic: {exc}") from None
+        except SQLAlchemyError as exc:
+            nxt, at = await _position(engine, target, fn is command.upgrade, script_location)
+            raise MigrationFailed(f"revision {nxt} failed and was rolled back: {first_error_line(_root(exc))}; "
+                                  f"the database is at {at or 'base'}") from exc
+        if not blockers:
+            return attempt
+        if attempt > guard.retries:
+            nxt, at = await _position(engine, target, fn is command.upgrade, script_location)
+            who = "; ".join(b if isinstance(b, str) else b.describe() for b in blockers)
+            raise LockTimeout(
+                f"revision {nxt} could not get its lock within lock_timeout {guard.lock_timeout_s:g} s "
+                f"on {attempt} attempts: {who}. Nothing of {nxt} was applied; the database is at {at or 'base'}")
+        await asyncio.sleep(guard.backoff_s * 2 ** (attempt - 1))
+
+
+async def _position(engine: AsyncEngine, target: str, up: bool, script_location: Path | None) -> tuple[str, str | None]:
+    """(the revision that was being applied or undone, the revision the database is at)."""
+    at = await current_revision(engine)
+    if not up:
+        return at or target, at
+    revs = ordered(script_location)
+    return (revs[revs.index(at) + 1] if at else revs[0]), at
+
+
+async def upgrade(engine: AsyncEngine, target: str = "head", guard: Guard = Guard(),
+                  script_location: Path | None = None) -> MigrationResult:
+    """Upgrade the database to ``target`` (default head) under the migrate lock and ``guard``.
+
+    Raises NotFound (unknown revision), LockHeld (another migrator, exit 75), LockTimeout
+    (a table lock not had within lock_timeout after the retries, exit 75).
+    """
+    after = resolve(target, script_location)
+    cfg = alembic_config(script_location)
+    async with advisory_lock(engine, LOCK_NAME, guard.wait_s):
+        before = await current_revision(engine)
+        repaired: list[str] = []
+        attempts = await _guarded(engine, cfg, command.upgrade, target, guard, script_location, repaired)
+        now = await current_revision(engine)
+    applied = path_between(before, after, script_location) if before != now else []
+    return MigrationResult("upgrade", before, now, applied, attempts, repaired)
+
+
+async def downgrade(engine: AsyncEngine, target: str, guard: Guard = Guard(),
+                    script_location: Path | None = None) -> MigrationResult:
+    """Downgrade the database to ``target`` ('base' removes every object of agent_memory).
+
+    Same lock and guard as :func:`upgrade`, same errors.
+    """
+    after = resolve(target, script_location)
+    cfg = alembic_config(script_location)
+    async with advisory_lock(engine, LOCK_NAME, guard.wait_s):
+        before = await current_revision(engine)
+        if before == after:
+            return MigrationResult("downgrade", before, before, [], 0)
+        order = [None, *ordered(script_location)]
+        if order.index(after) > order.index(before):
+            raise ConfigError(f"{target} is above the current revision {before or 'base'}: "
+                              "downgrade goes down (use memctl migrate to go up)")
+        attempts = await _guarded(engine, cfg, command.downgrade, target, guard, script_location)
+        now = await current_revision(engine)
+    undone = list(reversed(path_between(after, before, script_location))) if before != now else []
+    return MigrationResult("downgrade", before, now, undone, attempts)
+
+
+def upgrade_sql(target: str = "head", start: str | None = None, guard: Guard = Guard(),
+                script_location: Path | None = None) -> str:
+    """The SQL that upgrading from ``start`` (default base) to ``target`` would run; no database used.
+
+    It begins with the guard's ``SET lock_timeout`` / ``SET statement_timeout``.
+    """
+    resolve(target, script_location)
+    cfg = alembic_config(script_location)
+    cfg.attributes["lock_timeout"] = _ms(guard.lock_timeout_s)
+    cfg.attributes["statement_timeout"] = _ms(guard.statement_timeout_s)
+    buf = io.StringIO()
+    cfg.output_buffer = buf
+    command.upgrade(cfg, f"{start}:{target}" if start else target, sql=True)
+    return buf.getvalue()
+
+
+async def history(engine: AsyncEngine | None) -> list[RevisionInfo]:
+    """Every revision, oldest first, with head / current / applied flags (applied needs ``engine``)."""
+    script = script_directory()
+    current = await current_revision(engine) if engine is not None else None
+    revs = list(reversed(list(script.walk_revisions())))
+    ids = [r.revision for r in revs]
+    cut = ids.index(current) if current in ids else -1
+    head = script.get_current_head()
+    return [
+        RevisionInfo(
+            revision=r.revision,
+            down_revision=r.down_revision if isinstance(r.down_revision, str) or r.down_revision is None
+            else ",".join(r.down_revision),
+            description=(r.doc or "").splitlines()[0] if r.doc else "",
+            is_head=r.revision == head,
+            is_current=r.revision == current,
+            applied=i <= cut,
+        )
+        for i, r in enumerate(revs)
+    ]

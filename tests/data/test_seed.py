@@ -1,0 +1,89 @@
+"""seed on a 2,000-row slice of the real dataset, synthetic data, registration and refusal."""
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from memctl.data.datasets import Dataset, load_npz, synthetic
+from memctl.data.seed import seed
+from memctl.errors import DatasetError
+
+SLICE = 2000
+
+
+async def _count(engine, sql):
+    async with engine.connect() as conn:
+        return (await conn.execute(text(sql))).scalar()
+
+
+async def test_seed_real_slice_then_again_adds_nothing(migrated, dataset_path):
+    ds = load_npz(dataset_path, limit=SLICE)
+    seen = []
+    first = await seed(migrated, ds, orgs=5, agents=2, skew=True, batch_size=700,
+                       progress=lambda phase, done, total: seen.append((phase, done, total)))
+    assert first.rows == SLICE and first.memories_inserted == SLICE and first.duplicates_skipped == 0
+    assert first.rows_per_second > 0 and not first.model_registered
+    assert ("load", SLICE, SLICE) in seen and seen[0] == ("load", 700, SLICE)
+    assert await _count(migrated, "SELECT count(*) FROM agent_memory.memories") == SLICE
+    assert await _count(migrated, "SELECT count(*) FROM agent_memory.memory_embeddings WHERE model_id = 1") == SLICE
+    # Real texts, with the generated SHA-256 content hash.
+    assert await _count(migrated, "SELECT count(*) FROM agent_memory.memories "
+                                  "WHERE content_hash = encode(sha256(convert_to(content, 'UTF8')), 'hex')") == SLICE
+    # The mix of tiers and the skew over organisations.
+    tiers = await _count(migrated, "SELECT count(DISTINCT tier) FROM agent_memory.memories")
+    assert tiers == 3
+    shares = await _count(migrated, "SELECT max(n)::float / min(n) FROM (SELECT count(*) n FROM "
+                                    "agent_memory.memories GROUP BY org_id) s")
+    assert shares > 20  # ~50 % vs ~1 %
+    again = await seed(migrated, ds, orgs=5, agents=2, skew=True)
+    assert again.memories_inserted == 0 and again.duplicates_skipped == SLICE
+    assert await _count(migrated, "SELECT count(*) FROM agent_memory.memories") == SLICE
+    # The HNSW index was rebuilt and is valid.
+    assert await _count(migrated, "SELECT count(*) FROM pg_index WHERE indisvalid AND "
+                                  "indexrelid = 'agent_memory.ix_memory_embeddings_hnsw_1'::regclass") == 1
+
+
+async def test_dimension_mismatch_writes_nothing(migrated):
+    before = await _count(migrated, "SELECT count(*) FROM agent_memory.memories")
+    orgs_before = await _count(migrated, "SELECT count(*) FROM agent_memory.organizations")
+    bad = synthetic(50, dim=16)  # named like the default model (384-d)
+    with pytest.raises(DatasetError, match="dimension 384"):
+        await seed(migrated, bad, orgs=7)
+    assert await _count(migrated, "SELECT count(*) FROM agent_memory.memories") == before
+    assert await _count(migrated, "SELECT count(*) FROM agent_memory.organizations") == orgs_before
+
+
+async def test_unknown_model_is_registered_with_its_hnsw_indexes(migrated):
+    ds = synthetic(300, dim=16, model="test/tiny-16")
+    result = await seed(migrated, ds, orgs=2)
+    assert result.model_registered and result.memories_inserted == 300
+    async with migrated.connect() as conn:
+        names = set((await conn.execute(text(
+            f"SELECT indexname FROM pg_indexes WHERE indexname LIKE '%hnsw_{result.model_id}'"))).scalars())
+    assert names == {f"ix_memory_embeddings_hnsw_{result.model_id}",
+                     f"ix_consolidated_memory_embeddings_hnsw_{result.model_id}"}
+
+
+def test_dataset_validation(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, texts=np.array(["a", "b"]), embeddings=np.zeros((3, 4), dtype=np.float32), model="m")
+    with pytest.raises(DatasetError, match="n, d"):
+        load_npz(path)
+    np.savez(path, texts=np.array(["a"]), model="m")
+    with pytest.raises(DatasetError, match="lacks embeddings"):
+        load_npz(path)
+    with pytest.raises(DatasetError, match="not found"):
+        load_npz(tmp_path / "absent.npz")
+    ds = Dataset(["x"], np.array([[np.nan, 1.0]], dtype=np.float32), "m", "mem")
+    from memctl.data.datasets import _checked
+    with pytest.raises(DatasetError, match="NaN"):
+        _checked(ds)
+
+
+def test_synthetic_is_unit_and_clustered():
+    ds = synthetic(500, dim=32, clusters=4, seed=1)
+    norms = np.linalg.norm(ds.embeddings, axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-5)
+    sims = ds.embeddings @ ds.embeddings.T
+    assert (sims > 0.8).mean() > 0.15  # about a quarter of pairs share a cluster
+    assert len(set(ds.texts)) == 500

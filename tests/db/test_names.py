@@ -1,0 +1,90 @@
+"""Names from the command line are resolved against the data or the catalog, never run as SQL.
+
+Hypothesis feeds organisation slugs, model names and table names made of quotes, semicolons,
+comment markers, backslashes, NUL and other unicode; each must end in NotFound with a one-line
+message, and nothing in the database may change (catalog snapshot and tuple counters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+from typer.testing import CliRunner
+
+from memctl.bench.run import BenchOptions, bench_hnsw
+from memctl.cli import app
+from memctl.errors import NotFound
+from memctl.maintenance.run import maintain
+from memctl.maintenance.types import MaintainOptions
+from memctl.schema.verify import live_snapshot
+from tests.conftest import url_arg
+
+PAYLOADS = ["'; DROP TABLE agent_memory.memories; --", "' OR '1'='1", 'memories"; DROP TABLE x; --', "x\x00y"]
+NASTY = st.one_of(st.sampled_from(PAYLOADS),
+                  st.text(alphabet=st.sampled_from(list("'\";-\\/*%_$(){}[]\x00\n\t aZ9é中🙂")),
+                          min_size=1, max_size=40),
+                  st.text(min_size=1, max_size=300))
+KNOWN = {"seed-org-01", "memories"}
+
+
+async def _state(url) -> tuple:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        snap = await live_snapshot(engine)
+        async with engine.connect() as conn:
+            counts = (await conn.execute(text(
+                "SELECT string_agg(relname || ':' || n_live_tup, ',' ORDER BY relname) FROM pg_stat_user_tables "
+                "WHERE schemaname = 'agent_memory'"))).scalar()
+            rows = (await conn.execute(text("SELECT count(*) FROM agent_memory.memories"))).scalar()
+        return snap.objects, counts, rows
+    finally:
+        await engine.dispose()
+
+
+async def _probe(url, name: str) -> list[str]:
+    """Every way ``name`` can reach the database; the error messages (each must be NotFound)."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    messages = []
+    try:
+        for call in (lambda: bench_hnsw(engine, BenchOptions(org=name, num_queries=1)),
+                     lambda: bench_hnsw(engine, BenchOptions(model_name=name, num_queries=1)),
+                     lambda: maintain(engine, MaintainOptions(orgs=(name,), dry_run=True)),
+                     lambda: maintain(engine, MaintainOptions(tasks=("vacuum",), tables=(name,), dry_run=True))):
+            with pytest.raises(NotFound) as err:
+                await call()
+            messages.append(str(err.value))
+    finally:
+        await engine.dispose()
+    return messages
+
+
+def test_fuzzed_names_are_not_found_in_one_line_and_change_nothing(migrated, db_url):
+    before = asyncio.run(_state(db_url))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(NASTY)
+    def check(name: str) -> None:
+        if name in KNOWN:
+            return
+        for message in asyncio.run(_probe(db_url, name)):
+            assert "\n" not in message and message.startswith("no ")
+
+    check()
+    assert asyncio.run(_state(db_url)) == before
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=NASTY)
+def test_fuzzed_names_through_the_cli_exit_2_with_one_line(migrated, db_url, name):
+    runner = CliRunner()
+    for args in (["bench-hnsw", "--org", name], ["bench-hnsw", "--model", name], ["maintain", "--org", name],
+                 ["maintain", "vacuum", "--table", name]):
+        out = runner.invoke(app, [*args, "--database-url", url_arg(db_url)])
+        assert out.exit_code == 2, (args, out.stdout, out.stderr)
+        assert out.stdout == "" and out.stderr.count("\n") == 1 and out.stderr.startswith("memctl: error: no ")
