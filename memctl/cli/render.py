@@ -3,6 +3,10 @@
 Data goes to stdout; chatter (progress, notes, errors) goes to stderr. Each result type maps to
 one or more :class:`Section` (a titled table) through :func:`sections`; JSON is the result's
 dataclass fields plus its derived flags (``clean``, ``valid``).
+
+The formatters are registered by the result's qualified class name (:func:`renders`), so this
+module imports no library module: an error line or ``db status`` does not load Alembic, numpy or
+the benchmark (tests check that every registered name is a real class).
 """
 
 from __future__ import annotations
@@ -15,24 +19,26 @@ import enum
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import singledispatch
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from memctl.bench.options import REFERENCE_EF
-from memctl.bench.types import BenchResult
-from memctl.data.checks import CheckResult
-from memctl.data.seed import SeedResult
-from memctl.db.embedded import EmbeddedStatus
-from memctl.maintenance.types import MaintainResult
-from memctl.migration.check import MigrateCheckResult
-from memctl.migration.lint import LintResult
-from memctl.migration.runner import MigrationResult, RevisionInfo
-from memctl.schema.verify import VerifyResult
+
+if TYPE_CHECKING:
+    from memctl.bench.types import BenchResult
+    from memctl.data.checks import CheckResult
+    from memctl.data.seed import SeedResult
+    from memctl.db.embedded import EmbeddedStatus
+    from memctl.maintenance.types import MaintainResult
+    from memctl.migration.check import MigrateCheckResult
+    from memctl.migration.lint import LintResult
+    from memctl.migration.runner import MigrationResult, RevisionInfo
+    from memctl.schema.verify import VerifyResult
 
 stdout = Console(soft_wrap=False)
 stderr = Console(stderr=True)
@@ -82,24 +88,45 @@ def to_json(result: Any) -> str:
     return json.dumps(to_data(result), indent=2, default=_jsonable)
 
 
-@singledispatch
+Formatter = Callable[[Any], list[Section]]
+FORMATTERS: dict[str, Formatter] = {}  # qualified class name (``list[...]`` for a list of them) -> formatter
+
+
+def _name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def renders(qualified_name: str) -> Callable[[Formatter], Formatter]:
+    """Register the decorated function as the formatter of the class ``qualified_name``
+    (``'memctl.migration.runner.MigrationResult'``, or ``'list[...]'`` for a list of them)."""
+    def register(fn: Formatter) -> Formatter:
+        FORMATTERS[qualified_name] = fn
+        return fn
+    return register
+
+
 def sections(result: Any) -> list[Section]:
-    """Titled tables of a result; the fallback shows a dataclass as field/value rows."""
+    """Titled tables of a result: its class's formatter (or a base class's); the fallback shows a
+    dataclass as field/value rows, and a list as one value per row."""
+    if isinstance(result, list):
+        fn = FORMATTERS.get(f"list[{_name(type(result[0]))}]") if result else None
+        return fn(result) if fn else [Section("Results", ["value"], [[str(r)] for r in result])]
+    for cls in type(result).__mro__:
+        if (fn := FORMATTERS.get(_name(cls))) is not None:
+            return fn(result)
     data = to_data(result)
     return [Section(type(result).__name__, ["field", "value"], [[k, v] for k, v in data.items()])]
 
 
-@sections.register
-def _(result: list) -> list[Section]:
-    if result and isinstance(result[0], RevisionInfo):
-        rows = [[r.revision, r.down_revision or "", "yes" if r.applied else "no",
-                 ("head " if r.is_head else "") + ("current" if r.is_current else ""), r.description]
-                for r in result]
-        return [Section("Revisions", ["revision", "down_revision", "applied", "marks", "description"], rows)]
-    return [Section("Results", ["value"], [[str(r)] for r in result])]
+@renders("list[memctl.migration.runner.RevisionInfo]")
+def _(result: list[RevisionInfo]) -> list[Section]:
+    rows = [[r.revision, r.down_revision or "", "yes" if r.applied else "no",
+             ("head " if r.is_head else "") + ("current" if r.is_current else ""), r.description]
+            for r in result]
+    return [Section("Revisions", ["revision", "down_revision", "applied", "marks", "description"], rows)]
 
 
-@sections.register
+@renders("memctl.migration.runner.MigrationResult")
 def _(result: MigrationResult) -> list[Section]:
     rows = [[result.direction, result.before or "base", result.after or "base",
              " ".join(result.revisions) or "(nothing to do)", result.attempts]]
@@ -109,14 +136,14 @@ def _(result: MigrationResult) -> list[Section]:
     return out
 
 
-@sections.register
+@renders("memctl.migration.check.MigrateCheckResult")
 def _(result: MigrateCheckResult) -> list[Section]:
     rows = [["ok" if i.ok else "FAIL", i.name, i.detail] for i in result.items]
     title = "migrate check: " + ("all passed" if result.clean else f"{sum(not i.ok for i in result.items)} failed")
     return [Section(title, ["result", "check", "detail"], rows, f"revisions {' '.join(result.revisions)}")]
 
 
-@sections.register
+@renders("memctl.migration.lint.LintResult")
 def _(result: LintResult) -> list[Section]:
     caption = (f"{len(result.revisions)} revisions linted; excluded: "
                + ", ".join(f"{rule} ({why})" for rule, why in result.excluded.items()))
@@ -126,13 +153,13 @@ def _(result: LintResult) -> list[Section]:
     return [Section(f"migrate lint: {len(rows)} finding(s)", ["revision", "line", "rule", "message"], rows, caption)]
 
 
-@sections.register
+@renders("memctl.db.embedded.EmbeddedStatus")
 def _(result: EmbeddedStatus) -> list[Section]:
     return [Section("Embedded server", ["pgdata", "initialised", "running", "pid", "url"],
                     [[result.pgdata, result.initialised, result.running, result.pid or "", result.url or ""]])]
 
 
-@sections.register
+@renders("memctl.schema.verify.VerifyResult")
 def _(result: VerifyResult) -> list[Section]:
     checked = ", ".join(f"{n} {k}" for k, n in sorted(result.checked.items()))
     caption = (f"database {result.database}; target {result.target}; "
@@ -145,7 +172,7 @@ def _(result: VerifyResult) -> list[Section]:
     return [Section(f"verify-schema: {len(rows)} finding(s)", ["kind", "object", "expected", "actual"], rows, caption)]
 
 
-@sections.register
+@renders("memctl.data.seed.SeedResult")
 def _(result: SeedResult) -> list[Section]:
     rows = [[Path(result.source).name, f"{result.model_id}{' (new)' if result.model_registered else ''}",
              result.organizations, result.agents, result.rows, result.memories_inserted, result.duplicates_skipped,
@@ -154,7 +181,7 @@ def _(result: SeedResult) -> list[Section]:
     return [Section(f"Seed: model {result.model}", columns, rows)]
 
 
-@sections.register
+@renders("memctl.maintenance.types.MaintainResult")
 def _(result: MaintainResult) -> list[Section]:
     rows = [[t.task, t.changed, t.batches, t.max_batch_rows, t.elapsed_s, "yes" if t.stopped_by_budget else "",
              t.error or "", "; ".join(t.details)] for t in result.tasks]
@@ -230,7 +257,7 @@ def _bench_sections(result: BenchResult) -> list[Section]:
     return out
 
 
-@sections.register
+@renders("memctl.bench.types.BenchResult")
 def _(result: BenchResult) -> list[Section]:
     scope = f"org {result.org}" if result.org else "all organisations"
     truth = (f"truth {result.truth.source} {'cached' if result.truth.cached else f'{result.truth.elapsed_s} s'}"
@@ -257,7 +284,7 @@ def _(result: BenchResult) -> list[Section]:
     return out + _bench_sections(result)
 
 
-@sections.register
+@renders("memctl.data.checks.CheckResult")
 def _(result: CheckResult) -> list[Section]:
     if result.clean:
         return [Section("check-constraints: clean", ["rules run"], [[len(set(result.rules))]])]

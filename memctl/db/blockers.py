@@ -61,15 +61,15 @@ async def blockers_of(engine: AsyncEngine, pid: int) -> list[Blocker]:
 
 
 class BlockerWatch:
-    """Poll :func:`blockers_of` for one backend every ``interval`` seconds while a block runs.
+    """Poll :func:`blockers_of` for one backend every ``interval_s`` seconds while a block runs.
 
     ``last`` keeps the most recent non-empty observation (the wait is gone once the lock
     timeout cancels it). Use as ``async with BlockerWatch(engine, pid) as watch: ...``. The watch
     stops between probes, never by cancelling one, so it leaves nothing in the server log.
     """
 
-    def __init__(self, engine: AsyncEngine, pid: int, interval: float = 0.05) -> None:
-        self.engine, self.pid, self.interval = engine, pid, interval
+    def __init__(self, engine: AsyncEngine, pid: int, interval_s: float = 0.05) -> None:
+        self.engine, self.pid, self.interval_s = engine, pid, interval_s
         self.last: list[Blocker] = []
         self._stop = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -81,7 +81,7 @@ class BlockerWatch:
                 if found:
                     self.last = found
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)
 
     async def __aenter__(self) -> BlockerWatch:
         self._task = asyncio.create_task(self._poll())

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memctl.errors import LockHeld
 
-POLL_SECONDS = 0.25
+POLL_S = 0.25
 
 
 def lock_key(name: str) -> int:
@@ -69,7 +69,7 @@ async def advisory_lock(engine: AsyncEngine, name: str, wait_s: float = 0.0) -> 
                 waited = f" after waiting {wait_s:g} s" if wait_s > 0 else ""
                 raise LockHeld(f"another memctl {name} run holds the lock ({holder or 'holder gone'}){waited}; "
                                "try again later")
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(POLL_S)
         try:
             yield
         finally:

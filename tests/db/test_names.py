@@ -13,12 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
 from memctl.bench.run import BenchOptions, bench_hnsw
 from memctl.cli import app
+from memctl.db.engine import make_engine
 from memctl.errors import NotFound
 from memctl.maintenance.run import maintain
 from memctl.maintenance.types import MaintainOptions
@@ -33,50 +32,49 @@ NASTY = st.one_of(st.sampled_from(PAYLOADS),
 KNOWN = {"seed-org-01", "memories"}
 
 
-async def _state(url) -> tuple:
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        snap = await live_snapshot(engine)
-        async with engine.connect() as conn:
-            counts = (await conn.execute(text(
-                "SELECT string_agg(relname || ':' || n_live_tup, ',' ORDER BY relname) FROM pg_stat_user_tables "
-                "WHERE schemaname = 'agent_memory'"))).scalar()
-            rows = (await conn.execute(text("SELECT count(*) FROM agent_memory.memories"))).scalar()
-        return snap.objects, counts, rows
-    finally:
-        await engine.dispose()
+async def _state(engine) -> tuple:
+    snap = await live_snapshot(engine)
+    async with engine.connect() as conn:
+        counts = (await conn.execute(text(
+            "SELECT string_agg(relname || ':' || n_live_tup, ',' ORDER BY relname) FROM pg_stat_user_tables "
+            "WHERE schemaname = 'agent_memory'"))).scalar()
+        rows = (await conn.execute(text("SELECT count(*) FROM agent_memory.memories"))).scalar()
+    return snap.objects, counts, rows
 
 
-async def _probe(url, name: str) -> list[str]:
+async def _probe(engine, name: str) -> list[str]:
     """Every way ``name`` can reach the database; the error messages (each must be NotFound)."""
-    engine = create_async_engine(url, poolclass=NullPool)
     messages = []
-    try:
-        for call in (lambda: bench_hnsw(engine, BenchOptions(org=name, num_queries=1)),
-                     lambda: bench_hnsw(engine, BenchOptions(model_name=name, num_queries=1)),
-                     lambda: maintain(engine, MaintainOptions(orgs=(name,), dry_run=True)),
-                     lambda: maintain(engine, MaintainOptions(tasks=("vacuum",), tables=(name,), dry_run=True))):
-            with pytest.raises(NotFound) as err:
-                await call()
-            messages.append(str(err.value))
-    finally:
-        await engine.dispose()
+    for call in (lambda: bench_hnsw(engine, BenchOptions(org=name, num_queries=1)),
+                 lambda: bench_hnsw(engine, BenchOptions(model_name=name, num_queries=1)),
+                 lambda: maintain(engine, MaintainOptions(orgs=(name,), dry_run=True)),
+                 lambda: maintain(engine, MaintainOptions(tasks=("vacuum",), tables=(name,), dry_run=True))):
+        with pytest.raises(NotFound) as err:
+            await call()
+        messages.append(str(err.value))
     return messages
 
 
 def test_fuzzed_names_are_not_found_in_one_line_and_change_nothing(migrated, db_url):
-    before = asyncio.run(_state(db_url))
+    # One event loop and one pooled engine for every example (hypothesis drives a sync test).
+    loop = asyncio.new_event_loop()
+    engine = make_engine(db_url)
+    try:
+        before = loop.run_until_complete(_state(engine))
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(NASTY)
-    def check(name: str) -> None:
-        if name in KNOWN:
-            return
-        for message in asyncio.run(_probe(db_url, name)):
-            assert "\n" not in message and message.startswith("no ")
+        @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+        @given(NASTY)
+        def check(name: str) -> None:
+            if name in KNOWN:
+                return
+            for message in loop.run_until_complete(_probe(engine, name)):
+                assert "\n" not in message and message.startswith("no ")
 
-    check()
-    assert asyncio.run(_state(db_url)) == before
+        check()
+        assert loop.run_until_complete(_state(engine)) == before
+    finally:
+        loop.run_until_complete(engine.dispose())
+        loop.close()
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

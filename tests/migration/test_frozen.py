@@ -1,0 +1,30 @@
+"""Released revisions are frozen: every database they were applied to recorded each file's SHA-256,
+and verify-schema reports ``revision_edited`` once a file changes. A refactoring that rewrites
+names across the tree must leave these files alone; a new revision adds its line here."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from memctl.migration.revisions import ordered, script_directory
+
+RELEASED = {
+    "0001": "07bd2dda5a0baedadd66cf40420f9c1a9edc40592d8bf2c8633542e931f462ed",
+    "0002": "e7135f7cc95db1e647491fb3eab5c118ad7222c0684713a1dff543012f7c14ed",
+    "0003": "42dc4310c9377a9802dc812e91b9215d4dfaede16aae56afeb66ed29ece2bcff",
+    "0004": "a3339cac48f1cfce26c2e0caa28dc08fde1e0880269bf5c576fd6252900bbc5c",
+    "0005": "774e080022866f8ca1e13c3c7e5570767451847baa32edad4dff78ff9fbb17bc",
+    "0006": "f32468e5add7f1d5e656b83ebbfcdd0a0ea93d095491909f5e4985ff2a676ada",
+    "0007": "e6e89bd3a5f2e577df8a27805eef56b6a3387cf666f81ff868cafcafce557496",
+    "0008": "3106e1fcc893544d3bd61ff90ece25bbc6f7c5d95fbe19d8cf7c721a61251970",
+    "0009": "7e5964980d97afbbb3921845ace5d603d606c2f47b2103676d79f715c1651068",
+}
+
+
+def test_released_revision_files_are_unchanged():
+    script = script_directory()
+    actual = {rev: hashlib.sha256(Path(script.get_revision(rev).path).read_bytes()).hexdigest() for rev in ordered()}
+    assert set(actual) == set(RELEASED), "a new revision: add its SHA-256 to RELEASED"
+    edited = [rev for rev, digest in actual.items() if digest != RELEASED[rev]]
+    assert not edited, f"released revisions edited: {edited}"
