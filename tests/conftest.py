@@ -6,6 +6,7 @@ A migrated module database is a copy of one template database migrated to head o
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -40,8 +41,23 @@ def server_url(server_home) -> URL:
         yield normalise_url(os.environ["DATABASE_URL"])
         return
     url = embedded.start(server_home, database="postgres")
+    asyncio.run(_throwaway_durability(url))
     yield url
     embedded.stop(server_home)
+
+
+async def _throwaway_durability(url: URL) -> None:
+    """The embedded test cluster lives for one session: it need not survive an OS crash, so it
+    skips WAL flushes (fsync, synchronous_commit, full_page_writes off; PostgreSQL docs,
+    "Non-Durable Settings"). A killed backend still rolls back as usual."""
+    engine = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                await conn.exec_driver_sql(f"ALTER SYSTEM SET {setting} = off")
+            await conn.exec_driver_sql("SELECT pg_reload_conf()")
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(scope="session")

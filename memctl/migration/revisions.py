@@ -8,6 +8,7 @@ Alembic's ``on_version_apply`` hook) and removed when the revision is downgraded
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -42,8 +43,15 @@ def alembic_config(script_location: Path | None = None) -> Config:
 
 
 def script_directory(script_location: Path | None = None) -> ScriptDirectory:
-    """The revision scripts (memctl's unless ``script_location`` is given)."""
-    return ScriptDirectory.from_config(alembic_config(script_location))
+    """The revision scripts (memctl's unless ``script_location`` is given), read once per directory
+    and process: revision files do not change under a running memctl (``migrate check`` and the
+    checksums read the files' bytes themselves)."""
+    return _script_directory(str(Path(script_location or MIGRATIONS_DIR).resolve()))
+
+
+@functools.lru_cache(maxsize=16)
+def _script_directory(location: str) -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(Path(location)))
 
 
 def head_revision(script_location: Path | None = None) -> str:

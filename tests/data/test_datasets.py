@@ -1,0 +1,35 @@
+"""Datasets: reading the first rows of an .npz reads only those rows, and gives the same arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memctl.data.datasets import load_npz, load_queries
+from memctl.errors import DatasetError
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_first_rows_equal_a_full_read_sliced(tmp_path, save):
+    rng = np.random.default_rng(1)
+    texts = np.array([f"paragraph {i} " + "x" * (i % 7) for i in range(50)])
+    emb = rng.standard_normal((50, 8)).astype(np.float32)
+    queries = rng.standard_normal((5, 8)).astype(np.float32)
+    path = tmp_path / "d.npz"
+    save(path, texts=texts, embeddings=emb, model=np.array("m"), query_embeddings=queries)
+    for limit in (1, 17, 50, 80, None):
+        ds = load_npz(path, limit)
+        n = 50 if limit is None else min(limit, 50)
+        assert ds.texts == [str(t) for t in texts[:n]] and np.array_equal(ds.embeddings, emb[:n])
+        assert ds.model == "m" and ds.dim == 8
+    assert np.array_equal(load_queries(path, 3), queries[:3])
+
+
+def test_damaged_member_is_one_dataset_error(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, texts=np.array(["a", "b"]), embeddings=np.ones((2, 4), np.float32), model=np.array("m"))
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one byte of the stored data changed: the CRC no longer matches
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match="cannot read"):
+        load_npz(path)
