@@ -21,7 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memctl.errors import ConfigError, NotFound
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+def _migrations_dir() -> Path:
+    """The Alembic chain: inside an installed wheel ``memctl/migration/scripts/`` (pyproject maps the
+    repository's ``migrations/`` there), in a source checkout or an editable install the top-level
+    ``migrations/``. Found from the package's own location, never from the working directory."""
+    packaged = Path(__file__).resolve().parent / "scripts"
+    return packaged if (packaged / "env.py").is_file() else Path(__file__).resolve().parents[2] / "migrations"
+
+
+MIGRATIONS_DIR = _migrations_dir()
 # alembic_version lives outside agent_memory, so a downgrade to base leaves that schema empty
 VERSION_TABLE_SCHEMA = "public"
 CHECKSUM_TABLE = "public.memctl_revision_checksums"
