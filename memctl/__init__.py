@@ -39,8 +39,9 @@ _LAZY = {
     **dict.fromkeys(("Dataset", "load_npz", "load_queries", "synthetic"), "memctl.data.datasets"),
     **dict.fromkeys(("MaintainOptions", "MaintainResult"), "memctl.maintenance.types"),
     "maintain": "memctl.maintenance.run",
-    **dict.fromkeys(("Guard", "MigrationResult", "current_revision", "downgrade", "history", "upgrade",
-                     "upgrade_sql"), "memctl.migration.runner"),
+    **dict.fromkeys(("Guard", "MigrationResult", "current_revision", "downgrade", "history", "stamp", "upgrade"),
+                    "memctl.migration.runner"),
+    **dict.fromkeys(("downgrade_sql", "upgrade_sql"), "memctl.migration.offline"),
     "head_revision": "memctl.migration.revisions",
     "Finding": "memctl.schema.diff",
     **dict.fromkeys(("VerifyResult", "verify_schema"), "memctl.schema.verify"),
@@ -52,9 +53,9 @@ __all__ = [
     "DatasetError", "ExitCode", "Finding", "Guard", "LockHeld", "LockTimeout", "MaintainOptions",
     "MaintainResult", "MemctlError", "MigrationFailed", "MigrationResult", "NotFound", "SchemaNotReady",
     "SeedResult", "Settings", "VerifyResult", "Violation", "bench_hnsw", "check_constraints",
-    "current_revision", "downgrade", "engine_for", "head_revision", "history", "load_npz", "load_queries",
-    "maintain", "make_engine", "mask_url", "resolve_url", "seed", "synthetic", "upgrade", "upgrade_sql",
-    "verify_schema",
+    "current_revision", "downgrade", "downgrade_sql", "engine_for", "head_revision", "history", "load_npz",
+    "load_queries", "maintain", "make_engine", "mask_url", "resolve_url", "seed", "stamp", "synthetic", "upgrade",
+    "upgrade_sql", "verify_schema",
 ]
 
 
@@ -82,6 +83,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from memctl.db.engine import engine_for, make_engine, resolve_url
     from memctl.maintenance.run import maintain
     from memctl.maintenance.types import MaintainOptions, MaintainResult
+    from memctl.migration.offline import downgrade_sql, upgrade_sql
     from memctl.migration.revisions import head_revision
     from memctl.migration.runner import (
         Guard,
@@ -89,8 +91,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         current_revision,
         downgrade,
         history,
+        stamp,
         upgrade,
-        upgrade_sql,
     )
     from memctl.schema.diff import Finding
     from memctl.schema.verify import VerifyResult, verify_schema

@@ -32,14 +32,31 @@ def cache_dir() -> Path:
     return Path(env).expanduser() / "cache" if env else Path(platformdirs.user_cache_dir("memctl"))
 
 
+def _at_in_password_encoded(raw: str) -> str:
+    """``raw`` with any ``@`` in its user:password part percent-encoded.
+
+    ``postgresql://u:Pa@ss@host/db`` means the password ``Pa@ss``: the host follows the last
+    ``@`` of the authority (RFC 3986; Python's urllib and asyncpg read it so), while SQLAlchemy's
+    parser stops at the first and would take ``ss@host`` for the host, and print ``ss``.
+    """
+    scheme, sep, rest = raw.partition("://")
+    ends = [i for i in (rest.find("/"), rest.find("?")) if i >= 0]
+    authority = rest[:min(ends)] if ends else rest
+    if not sep or authority.count("@") < 2:
+        return raw
+    userinfo, _, host = authority.rpartition("@")
+    return f"{scheme}://{userinfo.replace('@', '%40')}@{host}{rest[len(authority):]}"
+
+
 def normalise_url(raw: str) -> URL:
     """Parse a PostgreSQL URL and return it with the asyncpg driver.
 
-    Accepts ``postgresql://``, ``postgres://`` and ``postgresql+<driver>://``.
-    Raises :class:`ConfigError` (with no password in the message) on anything else.
+    Accepts ``postgresql://``, ``postgres://`` and ``postgresql+<driver>://``; an unencoded ``@``
+    in the password is read as part of it. Raises :class:`ConfigError` (with no password in the
+    message) on anything else.
     """
     try:
-        url = make_url(raw.strip())
+        url = make_url(_at_in_password_encoded(raw.strip()))
     except (ArgumentError, ValueError) as exc:
         raise ConfigError("database URL is not a valid URL (expected postgresql://...)") from exc
     if url.drivername not in _SCHEMES:
@@ -51,7 +68,7 @@ def mask_url(url: URL | str) -> str:
     """The URL as a string with its password replaced by ``***`` (safe for any output)."""
     if isinstance(url, str):
         try:
-            url = make_url(url)
+            url = make_url(_at_in_password_encoded(url))
         except (ArgumentError, ValueError):
             return "<unparseable URL>"
     return url.render_as_string(hide_password=True)
@@ -62,13 +79,16 @@ class Settings:
     """Resolved settings of one run.
 
     ``database_url`` is None when the embedded server is to be used; ``home`` holds its data.
+    ``connect_timeout`` (seconds): --connect-timeout; None leaves it to the URL's
+    ``connect_timeout``, ``PGCONNECT_TIMEOUT`` or 10 s.
     """
 
     database_url: URL | None
     home: Path
+    connect_timeout: float | None = None
 
     @classmethod
-    def resolve(cls, database_url: str | None = None) -> Settings:
-        """Settings from the option value (may be None) and the environment."""
+    def resolve(cls, database_url: str | None = None, connect_timeout: float | None = None) -> Settings:
+        """Settings from the option values (may be None) and the environment."""
         raw = database_url or next((os.environ[v] for v in URL_ENV_VARS if os.environ.get(v)), None)
-        return cls(database_url=normalise_url(raw) if raw else None, home=home_dir())
+        return cls(database_url=normalise_url(raw) if raw else None, home=home_dir(), connect_timeout=connect_timeout)

@@ -57,4 +57,4 @@ def test_wheel_migrates_verifies_and_lists_history_from_any_directory(installed,
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert json.loads(verified.stdout)["clean"] is True  # the packaged files' checksums match
     history = _run(installed, tmp_path, "history", "--json", "--database-url", u)
-    assert history.returncode == 0 and all(r["applied"] for r in json.loads(history.stdout))
+    assert history.returncode == 0 and all(r["applied"] for r in json.loads(history.stdout)["revisions"])

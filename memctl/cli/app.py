@@ -1,10 +1,12 @@
-"""The Typer app: every command of memctl, registered from its module."""
+"""The Typer app: every command of memctl, registered from its module, and the root options."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from memctl.cli import bench, check, db, demo, maintain, migrate, seed, verify
+from memctl.cli import bench, check, common, db, demo, maintain, migrate, seed, verify
 
 app = typer.Typer(
     name="memctl",
@@ -15,9 +17,29 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"memctl {common.memctl_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version, help="Print memctl's version and exit.")] = False,
+) -> None:
+    """Schema and data administration for an agent-memory database on PostgreSQL + pgvector."""
+    common.begin(" ".join(a for a in [ctx.invoked_subcommand or ""] if a))
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(migrate.app, name="migrate")
+app.add_typer(migrate.app, name="upgrade", help="The same as migrate (Alembic's name for it).")
 app.command("downgrade")(migrate.downgrade)
+app.command("stamp")(migrate.stamp)
 app.command("current")(migrate.current)
 app.command("history")(migrate.history)
 app.command("verify-schema")(verify.verify_schema_cmd)

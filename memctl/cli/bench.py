@@ -20,8 +20,8 @@ from memctl.bench.options import (
     DEFAULT_TARGETS,
     BenchOptions,
 )
-from memctl.cli.common import findings_exit, progress_bar, run_plain, run_with_engine
-from memctl.cli.options import Csv, DatabaseUrl, Json, Model, grouped, parse_list
+from memctl.cli.common import finish, progress_bar, run_plain, run_with_engine
+from memctl.cli.options import Csv, Database, Json, Model, grouped, parse_list
 
 _DEFAULTS = BenchOptions()
 
@@ -108,14 +108,14 @@ class BenchArgs:
         return opts
 
 
-@grouped(BenchArgs)
+@grouped(BenchArgs, Database)
 def bench_cmd(
     args: BenchArgs,
+    db: Database,
     output: Annotated[Path | None, typer.Option(
         "--output", metavar="FILE.json", help="Write the whole run as versioned JSON (a future --baseline).")] = None,
     plot: Annotated[Path | None, typer.Option(
         "--plot", metavar="FILE.png", help="Recall-QPS curve (needs the plot extra: matplotlib).")] = None,
-    database_url: DatabaseUrl = None,
     json_: Json = False,
     csv_: Csv = False,
 ) -> None:
@@ -125,14 +125,12 @@ def bench_cmd(
     from memctl.bench.baseline import save_result
     from memctl.bench.plot import plot_recall_qps
     from memctl.bench.run import bench_hnsw
-    from memctl.cli import render
 
     opts = run_plain(args.options)
     with progress_bar() as progress:
-        result = run_with_engine(database_url, lambda engine, _url: bench_hnsw(engine, opts, progress))
+        result = run_with_engine(db, lambda engine, _url: bench_hnsw(engine, opts, progress))
     if output is not None:
         run_plain(lambda: save_result(result, output))
     if plot is not None and result.valid:
         run_plain(lambda: plot_recall_qps(result, plot))
-    render.emit(result, as_json=json_, as_csv=csv_)
-    findings_exit(result.ok)
+    finish(result, result.ok, as_json=json_, as_csv=csv_)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from memctl.cli.common import findings_exit, run_with_engine
-from memctl.cli.options import Csv, DatabaseUrl, Json
+from memctl.cli.common import finish, run_with_engine
+from memctl.cli.options import Csv, Database, Json, grouped
 
 
-def check_cmd(database_url: DatabaseUrl = None, json_: Json = False, csv_: Csv = False) -> None:
+@grouped(Database)
+def check_cmd(db: Database, json_: Json = False, csv_: Csv = False) -> None:
     """Report NOT VALID constraints, INVALID indexes and data breaking unenforceable rules. Exit 1 if any."""
-    from memctl.cli import render
     from memctl.data.checks import check_constraints
 
-    result = run_with_engine(database_url, lambda engine, _url: check_constraints(engine))
-    render.emit(result, as_json=json_, as_csv=csv_)
-    findings_exit(result.clean)
+    result = run_with_engine(db, lambda engine, _url: check_constraints(engine))
+    finish(result, result.clean, as_json=json_, as_csv=csv_)

@@ -1,4 +1,4 @@
-"""What every command shares: one ``asyncio.run``, errors to exit codes, progress bars.
+"""What every command shares: one ``asyncio.run``, the run's record, errors to exit codes, progress.
 
 SQLAlchemy, the engine and the renderer are imported when a command runs, not when the CLI
 loads, so ``memctl --help`` imports neither numpy nor SQLAlchemy.
@@ -7,13 +7,17 @@ loads, so ``memctl --help`` imports neither numpy nor SQLAlchemy.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from memctl.cli.options import Database
 from memctl.errors import ExitCode, MemctlError
 
 if TYPE_CHECKING:
@@ -21,6 +25,57 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
+
+
+def memctl_version() -> str:
+    """The installed memctl's version (from its package metadata)."""
+    try:
+        return version("memctl")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+@dataclass
+class Run:
+    """One invocation at the CLI edge: the command, when it started, the database it used (masked).
+
+    Every JSON document carries it (:meth:`record`), so a cron log says what ran where and how it ended.
+    """
+
+    command: str
+    started_at: dt.datetime
+    database: str | None = None
+
+    def record(self, exit_code: int) -> dict[str, Any]:
+        """The ``run`` object of a JSON document: times in ISO 8601 UTC, the exit code it ends with."""
+        return {"command": self.command, "memctl_version": memctl_version(),
+                "started_at": self.started_at.isoformat(), "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+                "database": self.database, "exit_code": int(exit_code)}
+
+
+_current = Run("memctl", dt.datetime.now(dt.UTC))
+
+
+def begin(command: str) -> None:
+    """Start the record of a new invocation (the app's callback calls it before any command)."""
+    global _current
+    _current = Run(command, dt.datetime.now(dt.UTC))
+
+
+def current_run() -> Run:
+    """The record of the invocation in progress."""
+    return _current
+
+
+def confirm(question: str) -> bool:
+    """Ask ``question`` on stderr and read the answer from stdin: True for y/yes. No answer (no
+    stdin: cron, CI) is no, so a destructive step never runs unasked. Nothing goes to stdout."""
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline() if sys.stdin is not None else ""
+    if not answer.endswith("\n"):
+        sys.stderr.write("\n")  # end the prompt's line when stdin closed without one
+    return answer.strip().lower() in ("y", "yes")
 
 
 def fail(exc: BaseException, url: URL | None = None) -> typer.Exit:
@@ -35,31 +90,44 @@ def fail(exc: BaseException, url: URL | None = None) -> typer.Exit:
     return typer.Exit(ExitCode.USAGE)
 
 
-def findings_exit(clean: bool) -> None:
-    """End the command with exit 1 (FINDINGS) unless ``clean``: it worked and found something."""
-    if not clean:
-        raise typer.Exit(ExitCode.FINDINGS)
+def finish(result: Any, clean: bool = True, *, as_json: bool = False, as_csv: bool = False) -> None:
+    """Render ``result`` with the run's record and end the command: exit 0, or 1 (FINDINGS) unless
+    ``clean`` (the command worked and found something)."""
+    from memctl.cli import render
+
+    code = ExitCode.CLEAN if clean else ExitCode.FINDINGS
+    render.emit(result, as_json=as_json, as_csv=as_csv, run=_current.record(code))
+    if code != ExitCode.CLEAN:
+        raise typer.Exit(code)
 
 
-def run_with_engine(database_url: str | None, fn: Callable[[AsyncEngine, URL], Awaitable[T]]) -> T:
+def run_with_engine(db: Database, fn: Callable[[AsyncEngine, URL], Awaitable[T]]) -> T:
     """Resolve settings, open an engine, run ``fn(engine, url)`` in one ``asyncio.run``, dispose.
 
+    Says on stderr which database it uses (masked), and when it starts the embedded server.
     MemctlError and database errors become one line on stderr and their exit code.
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from memctl.config import Settings
+    from memctl.cli import render
+    from memctl.config import Settings, mask_url
+    from memctl.db import embedded
     from memctl.db.engine import engine_for
 
     url: URL | None = None
     try:
-        settings = Settings.resolve(database_url)
+        settings = Settings.resolve(db.database_url, db.connect_timeout)
         url = settings.database_url
+        if url is None and not embedded.status(settings.home).running:
+            render.note(f"memctl: starting the embedded server in {embedded.status(settings.home).pgdata} "
+                        "(no --database-url, MEMCTL_DATABASE_URL or DATABASE_URL)")
 
         async def main() -> T:
             nonlocal url
             async with engine_for(settings) as engine:
                 url = engine.url
+                _current.database = mask_url(url)
+                render.note(f"memctl: database {_current.database}")
                 return await fn(engine, engine.url)
 
         return asyncio.run(main())

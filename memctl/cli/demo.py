@@ -7,32 +7,45 @@ from typing import Annotated
 
 import typer
 
-from memctl.cli.common import findings_exit, progress_bar, run_plain, run_with_engine
-from memctl.cli.options import DatabaseUrl, DatasetFile, Json, Limit, Synthetic
+from memctl.cli.common import confirm, current_run, progress_bar, run_plain, run_with_engine
+from memctl.cli.options import Database, DatasetFile, Json, Limit, Synthetic, Yes, grouped
+from memctl.errors import ExitCode
 
 DEMO_ROWS = 5000  # synthetic rows when no --dataset is given
 
 
+@grouped(Database)
 def demo_cmd(
+    db: Database,
     dataset: DatasetFile = None,
     synthetic_n: Synthetic = None,
     limit: Limit = None,
     queries: Annotated[Path | None, typer.Option(
         "--queries", metavar="PATH.npz", help="Benchmark queries (default: the dataset's, else sampled).")] = None,
     num_queries: Annotated[int, typer.Option("--num-queries", "-q", help="Benchmark queries.")] = 200,
-    database_url: DatabaseUrl = None,
+    yes: Yes = False,
     json_: Json = False,
 ) -> None:
-    """Migrate, seed (synthetic 5,000 rows unless --dataset), verify-schema, check-constraints, bench-hnsw."""
+    """Migrate, seed (synthetic 5,000 rows unless --dataset), verify-schema, check-constraints, bench-hnsw.
+    On a database other than the embedded one it asks first (--yes for scripts): it writes rows."""
     from memctl.cli import render
+    from memctl.config import Settings, mask_url
     from memctl.data.datasets import dataset_from, queries_of
     from memctl.data.demo import run_demo
 
+    settings = run_plain(lambda: Settings.resolve(db.database_url, db.connect_timeout))
+    if settings.database_url is not None and not yes and not confirm(
+            f"memctl demo migrates and writes demo rows into {mask_url(settings.database_url)}. Go on?"):
+        render.error("aborted: nothing written (give --yes to run the demo on this database)")
+        raise typer.Exit(ExitCode.ABORTED)
     ds = run_plain(lambda: dataset_from(dataset, synthetic_n, limit, default_synthetic=DEMO_ROWS))
     q = run_plain(lambda: queries_of(queries, dataset))
     with progress_bar() as progress:
-        result = run_with_engine(database_url, lambda engine, url: run_demo(
+        result = run_with_engine(db, lambda engine, url: run_demo(
             engine, url, ds, queries=q, num_queries=num_queries, progress=progress))
+    code = ExitCode.CLEAN if result.clean else ExitCode.FINDINGS
     render.emit_steps([("migrate", result.migration), ("seed", result.seed), ("verify-schema", result.verify),
-                       ("check-constraints", result.checks), ("bench-hnsw", result.bench)], as_json=json_)
-    findings_exit(result.clean)
+                       ("check-constraints", result.checks), ("bench-hnsw", result.bench)], as_json=json_,
+                      run=current_run().record(code))
+    if code != ExitCode.CLEAN:
+        raise typer.Exit(code)

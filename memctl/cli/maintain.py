@@ -8,14 +8,16 @@ from typing import Annotated
 
 import typer
 
-from memctl.cli.common import findings_exit, progress_bar, run_plain, run_with_engine
-from memctl.cli.options import DatabaseUrl, Json, format_duration, parse_duration
+from memctl.cli.common import finish, progress_bar, run_plain, run_with_engine
+from memctl.cli.options import Database, Json, format_duration, grouped, parse_duration
 from memctl.maintenance.types import TASKS, MaintainOptions
 
 _DEFAULTS = MaintainOptions()
 
 
+@grouped(Database)
 def maintain_cmd(
+    db: Database,
     task: Annotated[list[str] | None, typer.Argument(
         metavar="[TASK]...", help=f"Tasks to run, in this order: {', '.join(TASKS)} (default: all).",
         show_default=False)] = None,
@@ -38,11 +40,9 @@ def maintain_cmd(
         "--org", metavar="SLUG", help="Only this organisation (repeatable; default all).")] = None,
     table: Annotated[list[str] | None, typer.Option(
         "--table", metavar="NAME", help="vacuum: these agent_memory tables (repeatable).")] = None,
-    database_url: DatabaseUrl = None,
     json_: Json = False,
 ) -> None:
     """Keep the memory database healthy from cron; one run at a time (a second exits 75 at once)."""
-    from memctl.cli import render
     from memctl.maintenance.run import check_options, maintain
 
     def options() -> MaintainOptions:
@@ -56,6 +56,5 @@ def maintain_cmd(
 
     opts = run_plain(options)
     with progress_bar() as progress:
-        result = run_with_engine(database_url, lambda engine, _url: maintain(engine, opts, progress))
-    render.emit(result, as_json=json_)
-    findings_exit(result.ok)
+        result = run_with_engine(db, lambda engine, _url: maintain(engine, opts, progress))
+    finish(result, result.ok, as_json=json_)

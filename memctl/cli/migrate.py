@@ -1,4 +1,8 @@
-"""``memctl migrate [check|lint] | downgrade | current | history``: the schema's revision."""
+"""``memctl migrate [check|lint|heads|show] | downgrade | stamp | current | history``: the revision.
+
+``upgrade`` is the same group as ``migrate`` (Alembic's name). Revisions are ids, unique prefixes,
+``head``, ``base`` or Alembic's relative forms (``head-1``, ``base+2``).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from memctl.cli.common import findings_exit, progress_bar, run_plain, run_with_engine
-from memctl.cli.options import DatabaseUrl, Json, LockTimeout, Retries, StatementTimeout, Wait, Yes, grouped
-from memctl.errors import ExitCode
+from memctl.cli.common import confirm, fail, finish, progress_bar, run_plain, run_with_engine
+from memctl.cli.options import Database, Json, LockTimeout, Retries, StatementTimeout, Wait, Yes, grouped
+from memctl.errors import ConfigError, ExitCode
 from memctl.migration.guard import Guard
 
 if TYPE_CHECKING:
@@ -21,6 +25,8 @@ app = typer.Typer(help="Upgrade the schema (to head by default), or print the SQ
                   invoke_without_command=True)
 
 _DEFAULT = Guard()
+# Options of `migrate` that a subcommand given after them uses too; any other one is an error there.
+_CARRIED = {"database_url", "connect_timeout", "json_"}
 
 
 @dataclass
@@ -38,75 +44,133 @@ class GuardOptions:
                      retries=self.retries)
 
 
+Sql = Annotated[bool, typer.Option(
+    "--sql", help="Print the SQL instead of running it (no database). Apply it with psql -f, not psql -1 "
+                  "(0009 builds indexes CONCURRENTLY), then record it with memctl stamp.")]
+
+
+def _carried(ctx: typer.Context, db: Database, json_: bool) -> tuple[Database, bool]:
+    """``db`` and ``json_`` of a subcommand, completed by the ones given before it (``migrate --json check``)."""
+    parent = (ctx.parent.obj if ctx.parent is not None else None) or {}
+    merged = Database(db.database_url or parent.get("database_url"),
+                      db.connect_timeout or parent.get("connect_timeout"))
+    return merged, json_ or bool(parent.get("json_"))
+
+
 @app.callback()
-@grouped(GuardOptions)
+@grouped(GuardOptions, Database)
 def migrate(
     options: GuardOptions,
+    db: Database,
     ctx: typer.Context,
-    to: Annotated[str, typer.Option("--to", metavar="REV", help="Target revision (id, prefix or head).")] = "head",
-    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it (no database).")] = False,
-    database_url: DatabaseUrl = None,
+    to: Annotated[str, typer.Option(
+        "--to", metavar="REV",
+        help="Target revision (id, prefix, head, head-1 ...); with --sql also FROM:TO.")] = "head",
+    sql: Sql = False,
     json_: Json = False,
 ) -> None:
     """Upgrade the database schema to a revision (default: head), one migrator at a time."""
     if ctx.invoked_subcommand is not None:
+        # typer ships its own copy of click: compare the source by name, not by enum identity
+        given = {n for n in ctx.params if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"}
+        if given - _CARRIED:
+            names = ", ".join(sorted("--" + n.rstrip("_").replace("_", "-") for n in given - _CARRIED))
+            raise fail(ConfigError(f"{names} apply to memctl migrate itself, not to migrate {ctx.invoked_subcommand}"))
+        ctx.obj = {n: ctx.params[n] for n in given}
         return
-    from memctl.cli import render
     from memctl.migration import runner
+    from memctl.migration.offline import upgrade_sql
 
     guard = options.guard()
     if sql:
-        typer.echo(run_plain(lambda: runner.upgrade_sql(to, guard=guard)), nl=False)
+        typer.echo(run_plain(lambda: upgrade_sql(to, guard=guard)), nl=False)
         return
-    render.emit(run_with_engine(database_url, lambda engine, _url: runner.upgrade(engine, to, guard)),
-                as_json=json_)
+    finish(run_with_engine(db, lambda engine, _url: runner.upgrade(engine, to, guard)), as_json=json_)
 
 
 @app.command("check")
-def check(database_url: DatabaseUrl = None, json_: Json = False) -> None:
+@grouped(Database)
+def check(db: Database, ctx: typer.Context, json_: Json = False) -> None:
     """For CI: one head, every revision downgrades, base->head->base->head on a scratch database
     leaves the same catalog, models match head (verify-schema), squawk lint clean. Exit 0/1."""
-    from memctl.cli import render
     from memctl.migration.check import migrate_check
 
+    db, json_ = _carried(ctx, db, json_)
     with progress_bar() as progress:
-        result = run_with_engine(database_url, lambda engine, url: migrate_check(engine, url, progress=progress))
-    render.emit(result, as_json=json_)
-    findings_exit(result.clean)
+        result = run_with_engine(db, lambda engine, url: migrate_check(engine, url, progress=progress))
+    finish(result, result.clean, as_json=json_)
 
 
 @app.command("lint")
-def lint_cmd(json_: Json = False) -> None:
+def lint_cmd(ctx: typer.Context, json_: Json = False) -> None:
     """Lint the SQL every revision emits (--sql mode) with squawk. No database. Exit 0 clean, 1 findings."""
-    from memctl.cli import render
     from memctl.migration.lint import lint
 
+    _db, json_ = _carried(ctx, Database(), json_)
     result = run_plain(lint)
-    render.emit(result, as_json=json_)
-    findings_exit(result.clean)
+    finish(result, result.clean, as_json=json_)
 
 
-@grouped(GuardOptions)
+@app.command("heads")
+def heads_cmd(ctx: typer.Context, json_: Json = False) -> None:
+    """The head revision(s) of the chain. No database."""
+    from memctl.migration.offline import heads
+
+    _db, json_ = _carried(ctx, Database(), json_)
+    finish(run_plain(heads), as_json=json_)
+
+
+@app.command("show")
+def show_cmd(ctx: typer.Context, revision: Annotated[str, typer.Argument(
+        metavar="REV", help="Revision id, prefix, head or a relative form (head-1).")], json_: Json = False) -> None:
+    """One revision: parent, file, SHA-256 (what an applied database records), description. No database."""
+    from memctl.migration.offline import show
+
+    _db, json_ = _carried(ctx, Database(), json_)
+    finish(run_plain(lambda: show(revision)), as_json=json_)
+
+
+@grouped(GuardOptions, Database)
 def downgrade(
     options: GuardOptions,
-    revision: Annotated[str, typer.Argument(metavar="REV", help="Target revision, or 'base' to remove everything.")],
+    db: Database,
+    revision: Annotated[str, typer.Argument(
+        metavar="REV", help="Target revision ('base' removes everything; head-1 one step down); with --sql "
+                            "also FROM:TO.")],
+    sql: Sql = False,
     yes: Yes = False,
-    database_url: DatabaseUrl = None,
     json_: Json = False,
 ) -> None:
     """Downgrade the schema to REV ('base' drops every object of agent_memory, data included)."""
     from memctl.cli import render
     from memctl.migration import runner
+    from memctl.migration.offline import downgrade_sql
 
-    if not yes and not typer.confirm(f"Downgrade to {revision}? Tables dropped on the way lose their data", err=True):
+    guard = options.guard()
+    if sql:
+        typer.echo(run_plain(lambda: downgrade_sql(revision, guard=guard)), nl=False)
+        return
+    if not yes and not confirm(f"Downgrade to {revision}? Tables dropped on the way lose their data"):
         render.error("aborted: nothing changed")
         raise typer.Exit(ExitCode.ABORTED)
-    guard = options.guard()
-    render.emit(run_with_engine(database_url, lambda engine, _url: runner.downgrade(engine, revision, guard)),
-                as_json=json_)
+    finish(run_with_engine(db, lambda engine, _url: runner.downgrade(engine, revision, guard)), as_json=json_)
 
 
-def current(database_url: DatabaseUrl = None, json_: Json = False) -> None:
+@grouped(Database)
+def stamp(
+    db: Database,
+    revision: Annotated[str, typer.Argument(metavar="REV", help="The revision the database is at (usually head).")],
+    json_: Json = False,
+) -> None:
+    """Record REV as the database's revision, with the checksums of every revision up to it, running
+    nothing (alembic stamp): after applying migrate --sql output with psql."""
+    from memctl.migration import runner
+
+    finish(run_with_engine(db, lambda engine, _url: runner.stamp(engine, revision)), as_json=json_)
+
+
+@grouped(Database)
+def current(db: Database, json_: Json = False) -> None:
     """Show the database's revision and the head."""
     from memctl.cli import render
     from memctl.migration import runner
@@ -114,15 +178,25 @@ def current(database_url: DatabaseUrl = None, json_: Json = False) -> None:
     async def fn(engine, _url) -> list[RevisionInfo]:
         return [r for r in await runner.history(engine) if r.is_current or r.is_head]
 
-    rows = run_with_engine(database_url, fn)
+    rows = run_with_engine(db, fn)
     if not any(r.is_current for r in rows):
         render.note("the database is at base (not migrated)")
-    render.emit(rows, as_json=json_)
+    finish(rows, as_json=json_)
 
 
-def history(database_url: DatabaseUrl = None, json_: Json = False) -> None:
-    """List every revision, oldest first, and which are applied."""
+@grouped(Database)
+def history(db: Database, json_: Json = False) -> None:
+    """List every revision, oldest first; with a database (--database-url, MEMCTL_DATABASE_URL,
+    DATABASE_URL), which are applied. Without one, no server is started."""
+    import asyncio
+
     from memctl.cli import render
+    from memctl.config import Settings
     from memctl.migration import runner
 
-    render.emit(run_with_engine(database_url, lambda engine, _url: runner.history(engine)), as_json=json_)
+    settings = run_plain(lambda: Settings.resolve(db.database_url, db.connect_timeout))
+    if settings.database_url is None:
+        render.note("memctl: no database given: the revision files only (applied not shown)")
+        finish(asyncio.run(runner.history(None)), as_json=json_)
+        return
+    finish(run_with_engine(db, lambda engine, _url: runner.history(engine)), as_json=json_)

@@ -24,7 +24,13 @@ DatabaseUrl = Annotated[str | None, typer.Option(
     "--database-url", metavar="URL", show_default=False,
     help="PostgreSQL URL (else MEMCTL_DATABASE_URL, DATABASE_URL, else the embedded server). "
          "Never printed with its password.")]
-Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+ConnectTimeout = Annotated[float | None, typer.Option(
+    "--connect-timeout", metavar="SECONDS", min=0, show_default=False,
+    help="Give up connecting after this long (default: the URL's connect_timeout, else PGCONNECT_TIMEOUT, "
+         "else 10; 0: no limit).")]
+Json = Annotated[bool, typer.Option(
+    "--json", help="Print the result as JSON on stdout: one line per run when stdout is not a terminal "
+                   "(cron appends parse line by line), with started_at, finished_at, database, version, exit code.")]
 Csv = Annotated[bool, typer.Option("--csv", help="Print the result's main table as CSV on stdout.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 Model = Annotated[str | None, typer.Option(
@@ -46,25 +52,27 @@ Retries = Annotated[int, typer.Option(
     "--retries", metavar="N", min=0, help="Extra attempts of a revision that hit the lock timeout (backoff doubles).")]
 
 
-def grouped(group: type) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Decorator: a command whose first parameter is one instance of the dataclass ``group``.
+def grouped(*groups: type) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorator: a command whose first parameters are one instance of each dataclass in ``groups``.
 
-    Each field of ``group`` (``Annotated[type, typer.Option(...)] = default``) becomes an option
-    of the command; the command's own parameters follow. Typer reads the combined signature,
-    and the command receives ``group(**those options)`` first. So a command with many options
-    (bench-hnsw) or options shared between commands (the migration guard) declares them once.
+    Each field of a group (``Annotated[type, typer.Option(...)] = default``) becomes an option of
+    the command; the command's own parameters follow. Typer reads the combined signature, and the
+    command receives ``group(**its options)`` for each group first. So a command with many options
+    (bench-hnsw) or options shared between commands (the database, the migration guard) declares
+    them once.
     """
-    fields = dataclasses.fields(group)
-    hints = typing.get_type_hints(group, include_extras=True)
     keyword = inspect.Parameter.KEYWORD_ONLY
-    own = [inspect.Parameter(f.name, keyword, default=f.default, annotation=hints[f.name]) for f in fields]
+    members = [(g, dataclasses.fields(g), typing.get_type_hints(g, include_extras=True)) for g in groups]
+    own = [inspect.Parameter(f.name, keyword, default=f.default, annotation=hints[f.name])
+           for _g, fields, hints in members for f in fields]
 
     def wrap(fn: Callable[..., T]) -> Callable[..., T]:
-        rest = [p.replace(kind=keyword) for p in list(inspect.signature(fn, eval_str=True).parameters.values())[1:]]
+        params = list(inspect.signature(fn, eval_str=True).parameters.values())[len(groups):]
+        rest = [p.replace(kind=keyword) for p in params]
 
         def command(**kwargs: Any) -> T:
-            values = {f.name: kwargs.pop(f.name) for f in fields}
-            return fn(group(**values), **kwargs)
+            made = [g(**{f.name: kwargs.pop(f.name) for f in fields}) for g, fields, _hints in members]
+            return fn(*made, **kwargs)
 
         command.__name__, command.__qualname__, command.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
         command.__module__ = fn.__module__
@@ -73,6 +81,14 @@ def grouped(group: type) -> Callable[[Callable[..., T]], Callable[..., T]]:
         return command
 
     return wrap
+
+
+@dataclasses.dataclass
+class Database:
+    """Where a command connects: ``--database-url`` and ``--connect-timeout`` (seconds)."""
+
+    database_url: DatabaseUrl = None
+    connect_timeout: ConnectTimeout = None
 
 
 def parse_list(option: str, value: str | None, kind: Callable[[str], T] = int) -> tuple[T, ...]:

@@ -83,9 +83,21 @@ def to_data(result: Any) -> Any:
     return result
 
 
-def to_json(result: Any) -> str:
-    """The result as an indented JSON document."""
-    return json.dumps(to_data(result), indent=2, default=_jsonable)
+def document(result: Any, run: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document of a result: its data (a list under ``items``, or ``revisions`` for
+    revisions) and, given, the ``run`` record (command, version, times, database, exit code)."""
+    data = to_data(result)
+    if isinstance(data, list):
+        key = "revisions" if result and _name(type(result[0])).endswith(".RevisionInfo") else "items"
+        data = {key: data}
+    return {**data, "run": run} if run is not None else data
+
+
+def to_json(result: Any, run: dict[str, Any] | None = None) -> str:
+    """:func:`document` as JSON text: indented for a terminal, one line otherwise (a cron log that
+    appends run after run stays parseable line by line)."""
+    indent = 2 if sys.stdout.isatty() else None
+    return json.dumps(document(result, run), indent=indent, default=_jsonable)
 
 
 Formatter = Callable[[Any], list[Section]]
@@ -293,10 +305,11 @@ def _(result: CheckResult) -> list[Section]:
                     ["rule", "table", "count", "sample", "detail"], rows)]
 
 
-def emit(result: Any, *, as_json: bool = False, as_csv: bool = False) -> None:
-    """Write ``result`` to stdout as rich tables (default), JSON or CSV (first section's rows)."""
+def emit(result: Any, *, as_json: bool = False, as_csv: bool = False, run: dict[str, Any] | None = None) -> None:
+    """Write ``result`` to stdout as rich tables (default), JSON (with ``run``) or CSV (the primary
+    section's rows)."""
     if as_json:
-        sys.stdout.write(to_json(result) + "\n")
+        sys.stdout.write(to_json(result, run) + "\n")
         return
     if as_csv:
         found = sections(result)
@@ -319,7 +332,7 @@ def emit(result: Any, *, as_json: bool = False, as_csv: bool = False) -> None:
 
 def note(message: str) -> None:
     """A line of chatter on stderr."""
-    stderr.print(message, highlight=False, markup=False)
+    stderr.print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def error(message: str) -> None:
@@ -327,10 +340,10 @@ def error(message: str) -> None:
     stderr.print(f"memctl: error: {message}", highlight=False, markup=False, soft_wrap=True)
 
 
-def emit_steps(steps: list[tuple[str, Any]], *, as_json: bool = False) -> None:
-    """Several named results: one JSON object keyed by step, or each step's tables in order."""
+def emit_steps(steps: list[tuple[str, Any]], *, as_json: bool = False, run: dict[str, Any] | None = None) -> None:
+    """Several named results: one JSON object keyed by step (and ``run``), or each step's tables."""
     if as_json:
-        sys.stdout.write(json.dumps({name: to_data(r) for name, r in steps}, indent=2, default=_jsonable) + "\n")
+        sys.stdout.write(to_json(dict(steps), run) + "\n")
         return
     for name, result in steps:
         stdout.rule(name)

@@ -6,11 +6,13 @@ from typing import Annotated
 
 import typer
 
-from memctl.cli.common import progress_bar, run_plain, run_with_engine
-from memctl.cli.options import DatabaseUrl, DatasetFile, Json, Limit, Synthetic
+from memctl.cli.common import finish, progress_bar, run_plain, run_with_engine
+from memctl.cli.options import Database, DatasetFile, Json, Limit, Synthetic, grouped
 
 
+@grouped(Database)
 def seed_cmd(
+    db: Database,
     dataset: DatasetFile = None,
     synthetic_n: Synthetic = None,
     limit: Limit = None,
@@ -18,16 +20,14 @@ def seed_cmd(
     agents: Annotated[int, typer.Option("--agents", help="Agents per organisation.")] = 2,
     skew: Annotated[bool, typer.Option("--skew", help="Spread rows about 50/25/14/10/1 % over 5 orgs.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per COPY batch.")] = 5000,
-    database_url: DatabaseUrl = None,
     json_: Json = False,
 ) -> None:
     """Load a dataset (or synthetic rows) with COPY; a second run adds no duplicates."""
-    from memctl.cli import render
     from memctl.data.datasets import dataset_from
     from memctl.data.seed import seed
 
     ds = run_plain(lambda: dataset_from(dataset, synthetic_n, limit))
     with progress_bar() as progress:
-        result = run_with_engine(database_url, lambda engine, _url: seed(
+        result = run_with_engine(db, lambda engine, _url: seed(
             engine, ds, orgs=orgs, agents=agents, skew=skew, batch_size=batch_size, progress=progress))
-    render.emit(result, as_json=json_)
+    finish(result, as_json=json_)

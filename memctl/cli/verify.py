@@ -6,11 +6,13 @@ from typing import Annotated
 
 import typer
 
-from memctl.cli.common import findings_exit, run_with_engine
-from memctl.cli.options import Csv, DatabaseUrl, Json
+from memctl.cli.common import finish, run_with_engine
+from memctl.cli.options import Csv, Database, Json, grouped
 
 
+@grouped(Database)
 def verify_schema_cmd(
+    db: Database,
     target: Annotated[str, typer.Option(
         "--target", metavar="postgres|citus",
         help="citus: also report keys and tables that stop distributing by org_id.")] = "postgres",
@@ -18,13 +20,11 @@ def verify_schema_cmd(
         "--app-role", metavar="ROLE", show_default=False,
         help="The role the application uses; it and its members must own nothing in the schema and not "
              "bypass RLS (default: memory_app, the role the schema grants to).")] = None,
-    database_url: DatabaseUrl = None, json_: Json = False, csv_: Csv = False,
+    json_: Json = False, csv_: Csv = False,
 ) -> None:
     """Compare the live catalog with the models, the revision with head and the applied revision
     files with their recorded checksums. Exit 0 clean, 1 drift, 2 error."""
-    from memctl.cli import render
     from memctl.schema.verify import verify_schema
 
-    result = run_with_engine(database_url, lambda engine, url: verify_schema(engine, url, target, app_role))
-    render.emit(result, as_json=json_, as_csv=csv_)
-    findings_exit(result.clean)
+    result = run_with_engine(db, lambda engine, url: verify_schema(engine, url, target, app_role))
+    finish(result, result.clean, as_json=json_, as_csv=csv_)

@@ -1,14 +1,23 @@
 """Engines and connections: one place that turns settings into a connected ``AsyncEngine``.
 
+Connections are made the way libpq users expect: asyncpg is handed the libpq form of the URL
+(SQLAlchemy's ``async_creator``), so ``sslmode`` (disable .. verify-full), ``sslrootcert``,
+``sslcert``, ``sslkey``, ``application_name``, ``options``, the PG* environment variables and
+``.pgpass`` work as in psql (asyncpg docs, "Connection"). What asyncpg does not read, memctl maps:
+``connect_timeout`` (URL) and ``PGCONNECT_TIMEOUT`` become asyncpg's ``timeout``, ``PGAPPNAME``
+and ``PGOPTIONS`` become startup settings (libpq docs, "Environment Variables").
+
 Every engine registers pgvector's asyncpg codecs (``vector``, ``halfvec``) on each new
 connection, so numpy arrays go in and come out of vector columns without text round trips.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import asyncpg
@@ -20,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memctl.config import Settings, mask_url
 from memctl.db import embedded
-from memctl.errors import DatabaseUnavailable
+from memctl.errors import ConfigError, DatabaseUnavailable
 
 
 def resolve_url(settings: Settings) -> URL:
@@ -40,9 +49,47 @@ def scrub(message: str, url: URL | None) -> str:
     return message
 
 
-def make_engine(url: URL, *, pool_size: int = 5) -> AsyncEngine:
-    """An ``AsyncEngine`` on ``url`` (asyncpg) with pgvector codecs registered on connect."""
-    engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=False)
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+NO_LIMIT_S = 86400.0  # libpq's connect_timeout=0 means "wait indefinitely"; a day stands for it
+MEMCTL_ONLY = ("connect_timeout",)  # libpq parameters asyncpg would send to the server as settings
+
+
+def connect_timeout_s(url: URL, option: float | None = None) -> float:
+    """Seconds to wait for a connection: ``option`` (--connect-timeout), else the URL's
+    ``connect_timeout``, else ``PGCONNECT_TIMEOUT``, else 10; 0 means no limit (libpq).
+    Raises ConfigError for a value that is not a number of seconds."""
+    raw = option if option is not None else url.query.get("connect_timeout") or os.environ.get("PGCONNECT_TIMEOUT")
+    if raw is None:
+        return DEFAULT_CONNECT_TIMEOUT_S
+    try:
+        seconds = float(raw[0] if isinstance(raw, tuple) else raw)
+    except ValueError:
+        raise ConfigError(f"connect_timeout must be a number of seconds, got {raw!r}") from None
+    if seconds < 0:
+        raise ConfigError(f"connect_timeout must not be negative, got {raw!r}")
+    return seconds or NO_LIMIT_S
+
+
+def connect_kwargs(url: URL, timeout_s: float) -> tuple[str, dict[str, Any]]:
+    """(libpq DSN, asyncpg.connect keyword arguments) for ``url``. The DSN holds the password:
+    for asyncpg only, never to be printed."""
+    settings = {name: os.environ[env] for name, env in (("application_name", "PGAPPNAME"), ("options", "PGOPTIONS"))
+                if env in os.environ and name not in url.query}
+    if "application_name" not in url.query:
+        settings.setdefault("application_name", "memctl")
+    return asyncpg_dsn(url), {"timeout": timeout_s, "server_settings": settings}
+
+
+def make_engine(url: URL, *, pool_size: int = 5, connect_timeout: float | None = None) -> AsyncEngine:
+    """An ``AsyncEngine`` on ``url`` (asyncpg, libpq parameters honoured, see the module's
+    docstring) with pgvector codecs registered on connect. ``connect_timeout`` in seconds
+    (None: the URL's, PGCONNECT_TIMEOUT or 10). Raises ConfigError for a bad connect_timeout."""
+    dsn, kwargs = connect_kwargs(url, connect_timeout_s(url, connect_timeout))
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(dsn, **kwargs)
+
+    engine = create_async_engine(url, async_creator=connect, pool_size=pool_size, pool_pre_ping=False)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _register(dbapi_connection, _record):  # pragma: no cover - exercised by every test
@@ -58,7 +105,10 @@ async def _register_codecs(conn: asyncpg.Connection) -> None:
         await register_vector(conn)
 
 
-_CONNECT_ERRORS = (OSError, asyncpg.PostgresError, OperationalError, InterfaceError, DBAPIError)
+# What a failed first connection raises: socket errors, a server's refusal, asyncpg's own checks
+# (a bad sslmode value, a port out of range: ValueError / OverflowError), and the timeout.
+_CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, OperationalError, InterfaceError,
+                   DBAPIError, ValueError, OverflowError, TimeoutError)
 
 
 @asynccontextmanager
@@ -68,13 +118,15 @@ async def engine_for(settings: Settings) -> AsyncIterator[AsyncEngine]:
     Raises :class:`DatabaseUnavailable` (password masked) if the first connection fails.
     """
     url = resolve_url(settings)
-    engine = make_engine(url)
+    timeout = connect_timeout_s(url, settings.connect_timeout)
+    engine = make_engine(url, connect_timeout=timeout)
     try:
         try:
             async with engine.connect() as conn:
                 await conn.exec_driver_sql("SELECT 1")
         except _CONNECT_ERRORS as exc:
-            detail = scrub(first_error_line(exc), url)
+            detail = (f"no answer within {timeout:g} s (--connect-timeout)" if isinstance(exc, TimeoutError)
+                      else scrub(first_error_line(exc), url))
             raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {detail}") from None
         yield engine
     finally:
@@ -82,8 +134,11 @@ async def engine_for(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 def asyncpg_dsn(url: URL) -> str:
-    """``url`` as a plain asyncpg DSN, password included: for asyncpg only, never to be printed."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    """``url`` as a plain libpq DSN for asyncpg, without the parameters asyncpg would misread
+    (``connect_timeout``), password included: for asyncpg only, never to be printed."""
+    query = {k: v for k, v in url.query.items() if k not in MEMCTL_ONLY}
+    return url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
+
 
 
 def first_error_line(exc: BaseException) -> str:

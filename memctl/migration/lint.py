@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memctl.errors import LintFailed
+from memctl.migration.offline import upgrade_sql
 from memctl.migration.revisions import ordered
-from memctl.migration.runner import upgrade_sql
 
 MIN_PG_VERSION = "15.0"  # schema.md "Minimum server": squawk judges locks for this version and later
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from pathlib import Path
 
 from alembic.config import Config
@@ -73,8 +74,20 @@ def ordered(script_location: Path | None = None) -> list[str]:
     return [r.revision for r in reversed(list(script_directory(script_location).walk_revisions()))]
 
 
+_RELATIVE = re.compile(r"(?P<anchor>.+?)(?P<step>[+-]\d+)")
+
+
 def resolve(target: str, script_location: Path | None = None) -> str | None:
-    """A revision id for ``target`` ('head', 'base', an id or a unique prefix). Raises NotFound."""
+    """A revision id (None for base) for ``target``: 'head', 'base', an id or a unique prefix, or one
+    of them plus or minus a number of revisions in Alembic's form ('head-1', 'base+2', '0005+1').
+    Raises NotFound for a name that matches nothing or a step past either end of the chain."""
+    relative = _RELATIVE.fullmatch(target) if target not in ("head", "base") else None
+    if relative:
+        chain = [None, *ordered(script_location)]
+        at = chain.index(resolve(relative["anchor"], script_location)) + int(relative["step"])
+        if not 0 <= at < len(chain):
+            raise NotFound(f"revision {target!r} is outside the chain base..{chain[-1]}")
+        return chain[at]
     if target == "base":
         return None
     try:
@@ -98,6 +111,18 @@ def file_checksum(revision: str, script_location: Path | None = None) -> str:
     """SHA-256 (hex) of the bytes of ``revision``'s file."""
     script = script_directory(script_location).get_revision(revision)
     return hashlib.sha256(Path(script.path).read_bytes()).hexdigest()
+
+
+def record_checksums(connection: Connection, revisions: list[str], script_location: Path | None = None) -> None:
+    """Make ``revisions`` (every revision applied, oldest first) exactly the recorded ones, each
+    with its file's SHA-256: what ``memctl stamp`` writes, in the caller's transaction."""
+    connection.execute(text(_CREATE_CHECKSUMS))
+    connection.execute(text(f"DELETE FROM {CHECKSUM_TABLE} WHERE NOT (revision = ANY(:r))"), {"r": revisions})
+    for revision in revisions:
+        connection.execute(text(
+            f"INSERT INTO {CHECKSUM_TABLE} (revision, sha256) VALUES (:r, :s) "
+            "ON CONFLICT (revision) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now()"),
+            {"r": revision, "s": file_checksum(revision, script_location)})
 
 
 def record_checksum(connection: Connection, step) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from memctl.migration.revisions import (
     head_revision,
     ordered,
     path_between,
+    record_checksums,
     resolve,
     script_directory,
 )
@@ -49,7 +49,7 @@ LOCK_NAME = "migrate"
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout expiry (PostgreSQL docs, Appendix A)
 
 __all__ = ["Guard", "MigrationResult", "RevisionInfo", "current_revision", "downgrade", "head_revision",
-           "history", "upgrade", "upgrade_sql"]
+           "history", "stamp", "upgrade"]
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ async def upgrade(engine: AsyncEngine, target: str = "head", guard: Guard = Guar
     async with advisory_lock(engine, LOCK_NAME, guard.wait_s):
         before = await current_revision(engine)
         repaired: list[str] = []
-        attempts = await _guarded(engine, cfg, command.upgrade, target, guard, script_location, repaired)
+        attempts = await _guarded(engine, cfg, command.upgrade, after or "base", guard, script_location, repaired)
         now = await current_revision(engine)
     applied = path_between(before, after, script_location) if before != now else []
     return MigrationResult("upgrade", before, now, applied, attempts, repaired)
@@ -217,26 +217,32 @@ async def downgrade(engine: AsyncEngine, target: str, guard: Guard = Guard(),
         if order.index(after) > order.index(before):
             raise ConfigError(f"{target} is above the current revision {before or 'base'}: "
                               "downgrade goes down (use memctl migrate to go up)")
-        attempts = await _guarded(engine, cfg, command.downgrade, target, guard, script_location)
+        attempts = await _guarded(engine, cfg, command.downgrade, after or "base", guard, script_location)
         now = await current_revision(engine)
     undone = list(reversed(path_between(after, before, script_location))) if before != now else []
     return MigrationResult("downgrade", before, now, undone, attempts)
 
 
-def upgrade_sql(target: str = "head", start: str | None = None, guard: Guard = Guard(),
-                script_location: Path | None = None) -> str:
-    """The SQL that upgrading from ``start`` (default base) to ``target`` would run; no database used.
+def _stamp(sync_conn, cfg: Config, target: str | None, script_location: Path | None) -> None:
+    cfg.attributes["connection"] = sync_conn
+    command.stamp(cfg, target or "base", purge=True)
+    record_checksums(sync_conn, path_between(None, target, script_location), script_location)
 
-    It begins with the guard's ``SET lock_timeout`` / ``SET statement_timeout``.
-    """
-    resolve(target, script_location)
+
+async def stamp(engine: AsyncEngine, target: str, guard: Guard = Guard(),
+                script_location: Path | None = None) -> MigrationResult:
+    """Record that the database is at ``target`` without running anything (``alembic stamp``), with
+    the checksums of every revision up to it: after applying ``migrate --sql`` output by hand.
+    One transaction, under the migrate lock. Raises NotFound, LockHeld."""
+    after = resolve(target, script_location)
     cfg = alembic_config(script_location)
-    cfg.attributes["lock_timeout"] = _ms(guard.lock_timeout_s)
-    cfg.attributes["statement_timeout"] = _ms(guard.statement_timeout_s)
-    buf = io.StringIO()
-    cfg.output_buffer = buf
-    command.upgrade(cfg, f"{start}:{target}" if start else target, sql=True)
-    return buf.getvalue()
+    async with advisory_lock(engine, LOCK_NAME, guard.wait_s):
+        before = await current_revision(engine)
+        async with engine.connect() as conn:
+            await conn.run_sync(_stamp, cfg, after, script_location)
+            await conn.commit()
+        now = await current_revision(engine)
+    return MigrationResult("stamp", before, now, path_between(None, after, script_location), 1)
 
 
 async def history(engine: AsyncEngine | None) -> list[RevisionInfo]:

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from memctl.cli import app
 from memctl.migration.revisions import head_revision
-from tests.cli import command_paths
+from tests.cli import command_paths, one_error_line, only_database_line
 from tests.conftest import url_arg
 
 runner = CliRunner()
@@ -68,15 +68,15 @@ def test_main_job_through_the_cli(db_url, dataset_path):
     u = url_arg(url)
     out = invoke("migrate", "--json", "--database-url", u)
     assert out.exit_code == 0, out.stderr
-    assert json.loads(out.stdout)["after"] == head_revision() and out.stderr == ""
+    assert json.loads(out.stdout)["after"] == head_revision() and only_database_line(out.stderr)
 
     out = invoke("current", "--json", "--database-url", u)
-    assert out.exit_code == 0 and json.loads(out.stdout)[0]["is_current"]
+    assert out.exit_code == 0 and json.loads(out.stdout)["revisions"][0]["is_current"]
 
     out = invoke("verify-schema", "--json", "--database-url", u)
     assert out.exit_code == 0, out.stdout
     doc = json.loads(out.stdout)
-    assert doc["clean"] is True and doc["findings"] == [] and out.stderr == ""
+    assert doc["clean"] is True and doc["findings"] == [] and only_database_line(out.stderr)
     assert CANARY not in out.stdout and "***" in doc["database"]
 
     out = invoke("seed", "--dataset", dataset_path, "--limit", 1500, "--orgs", 5, "--skew", "--json",
@@ -123,10 +123,17 @@ def test_main_job_through_the_cli(db_url, dataset_path):
 
 
 def test_demo_end_to_end(db_url):
-    out = invoke("demo", "--synthetic", 1500, "-q", 50, "--json", "--database-url", url_arg(db_url))
+    # On a database named by URL (not the embedded one) demo asks first; no answer means no.
+    out = invoke("demo", "--synthetic", 1500, "--database-url", url_arg(db_url))
+    prompt, error = out.stderr.splitlines()
+    assert out.exit_code == 1 and out.stdout == "" and prompt.endswith("Go on? [y/N]: ")
+    assert error.startswith("memctl: error: aborted: nothing written")
+    assert "not migrated" in invoke("current", "--database-url", url_arg(db_url)).stderr
+    out = invoke("demo", "--synthetic", 1500, "-q", 50, "--yes", "--json", "--database-url", url_arg(db_url))
     assert out.exit_code == 0, out.stdout[-2000:] + out.stderr
     doc = json.loads(out.stdout)
-    assert set(doc) == {"migrate", "seed", "verify-schema", "check-constraints", "bench-hnsw"}
+    assert set(doc) == {"migrate", "seed", "verify-schema", "check-constraints", "bench-hnsw", "run"}
+    assert doc["run"]["command"] == "demo" and doc["run"]["exit_code"] == 0 and "/t_test_cli?" in doc["run"]["database"]
     assert doc["verify-schema"]["clean"] and doc["check-constraints"]["clean"] and doc["bench-hnsw"]["valid"]
     assert doc["seed"]["rows"] == 1500
 
@@ -152,7 +159,7 @@ def test_migrate_check_lint_and_citus_target(db_url):
     out = invoke("migrate", "check", "--json", "--database-url", u)
     assert out.exit_code == 0, out.stdout + out.stderr
     checks = json.loads(out.stdout)
-    assert checks["clean"] and out.stderr == ""
+    assert checks["clean"] and only_database_line(out.stderr)
     assert [i["name"] for i in checks["items"]] == [
         "single head", "every revision has a downgrade", "upgrade base -> head",
         "downgrade head -> base leaves no trace", "upgrade again: same catalog",
@@ -163,6 +170,18 @@ def test_migrate_check_lint_and_citus_target(db_url):
 
     assert invoke("migrate", "--json", "--database-url", u).exit_code == 0
     out = invoke("verify-schema", "--target", "citus", "--json", "--database-url", u)
-    assert out.exit_code == 0 and json.loads(out.stdout)["target"] == "citus" and out.stderr == ""
+    assert out.exit_code == 0 and json.loads(out.stdout)["target"] == "citus" and only_database_line(out.stderr)
     out = invoke("verify-schema", "--target", "oracle", "--database-url", u)
-    assert out.exit_code == 2 and out.stderr.count("\n") == 1 and "unknown target 'oracle'" in out.stderr
+    assert out.exit_code == 2 and "unknown target 'oracle'" in one_error_line(out.stderr)
+
+
+def test_options_before_a_subcommand_apply_or_are_refused(db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMCTL_HOME", str(tmp_path / "no-embedded"))  # an ignored URL would start this server
+    u = url_arg(db_url)
+    out = invoke("migrate", "--database-url", u, "--json", "heads")
+    assert out.exit_code == 0 and json.loads(out.stdout)["items"] == [head_revision()]
+    for misplaced in (["--to", "0005"], ["--sql"], ["--wait", "1"]):
+        out = invoke("migrate", *misplaced, "check", "--database-url", u)
+        assert out.exit_code == 2 and out.stdout == "", misplaced
+        assert f"{misplaced[0]} apply to memctl migrate itself, not to migrate check" in one_error_line(out.stderr)
+    assert not (tmp_path / "no-embedded").exists()

@@ -3,6 +3,7 @@
 from sqlalchemy import text
 
 from memctl.migration import runner as migrate
+from memctl.migration.offline import upgrade_sql
 from memctl.migration.revisions import ordered
 from memctl.schema.verify import live_snapshot, verify_schema
 
@@ -47,7 +48,7 @@ async def test_upgrade_is_idempotent_and_partial_targets(engine):
 
 
 def test_upgrade_sql_renders_without_database():
-    sql = migrate.upgrade_sql()
+    sql = upgrade_sql()
     assert "CREATE SCHEMA agent_memory" in sql
     assert sql.count("CREATE TABLE agent_memory.") == 26
     assert "ENABLE ROW LEVEL SECURITY" in sql and "USING hnsw" in sql
