@@ -74,3 +74,8 @@ class MigrationFailed(MemctlError):
 
 class LintFailed(MemctlError):
     """The migration linter could not run (squawk missing or failing); findings are not errors."""
+
+
+class PrivilegeMissing(MemctlError):
+    """The role lacks a privilege the command needs; checked before anything is written. The message
+    names the privilege and the SQL an administrator runs once to grant it (exit 2)."""

@@ -41,7 +41,9 @@ from memctl.bench.types import SCHEMA_VERSION, BenchResult, PlanCheck, SweepPoin
 from memctl.data import registry
 from memctl.db.engine import asyncpg_dsn
 from memctl.db.names import checked
+from memctl.db.privileges import require_all_rows
 from memctl.errors import DatasetError, NotFound
+from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA, ModelSpec, hnsw_index_name
 from memctl.progress import Progress, no_progress
 
@@ -81,6 +83,8 @@ async def bench_hnsw(engine: AsyncEngine, options: BenchOptions | None = None,
     """
     opts = options or BenchOptions()
     opts.check()
+    await ensure_migrated(engine)
+    await require_all_rows(engine, "bench-hnsw")
     started = time.perf_counter()
     async with engine.connect() as sa_conn:
         model = await registry.get_model(sa_conn, opts.model_name)

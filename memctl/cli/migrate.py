@@ -91,13 +91,20 @@ def migrate(
 @app.command("check")
 @grouped(Database)
 def check(db: Database, ctx: typer.Context, json_: Json = False) -> None:
-    """For CI: one head, every revision downgrades, base->head->base->head on a scratch database
-    leaves the same catalog, models match head (verify-schema), squawk lint clean. Exit 0/1."""
-    from memctl.migration.check import migrate_check
+    """For CI: one head, every revision downgrades, base->head->base->head leaves the same catalog,
+    models match head (verify-schema), squawk lint clean. Runs on a private embedded server of its
+    own (no credentials needed); with --database-url, on a scratch database of that server (the
+    role needs CREATEDB). Exit 0/1."""
+    import asyncio
+
+    from memctl.migration.check import migrate_check, migrate_check_private
 
     db, json_ = _carried(ctx, db, json_)
     with progress_bar() as progress:
-        result = run_with_engine(db, lambda engine, url: migrate_check(engine, url, progress=progress))
+        if db.database_url is None:
+            result = run_plain(lambda: asyncio.run(migrate_check_private(progress=progress)))
+        else:
+            result = run_with_engine(db, lambda engine, url: migrate_check(engine, url, progress=progress))
     finish(result, result.clean, as_json=json_)
 
 

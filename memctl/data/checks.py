@@ -12,6 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memctl.db.indexes import INVALID_INDEXES
+from memctl.db.privileges import require_all_rows
+from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA
 from memctl.progress import Progress, no_progress
 
@@ -113,6 +115,8 @@ class CheckResult:
 
 async def check_constraints(engine: AsyncEngine, progress: Progress = no_progress) -> CheckResult:
     """Run every rule in :data:`RULES` (read-only, one REPEATABLE READ snapshot) and collect violations."""
+    await ensure_migrated(engine)
+    await require_all_rows(engine, "check-constraints")
     violations = []
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")

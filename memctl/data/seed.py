@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memctl.data import registry
 from memctl.data.datasets import Dataset
+from memctl.db.privileges import require_all_rows
 from memctl.errors import ConfigError, DatasetError, NotFound
+from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA, ModelSpec
 from memctl.models.enums import Category, MemorySource, Origin, Tier
 from memctl.progress import Progress, no_progress
@@ -192,6 +194,8 @@ async def seed(engine: AsyncEngine, ds: Dataset, *, orgs: int = 3, agents: int =
     """
     if orgs < 1 or agents < 1 or batch_size < 1:
         raise ConfigError("--orgs, --agents and --batch-size must be at least 1")
+    await ensure_migrated(engine)
+    await require_all_rows(engine, "seed")
     t0 = time.perf_counter()
     async with engine.connect() as conn:
         async with conn.begin():

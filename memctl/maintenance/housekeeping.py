@@ -9,6 +9,8 @@ and are quoted.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -56,20 +58,56 @@ async def _dead_tables(engine: AsyncEngine) -> list[str]:
             {"s": SCHEMA})).scalars())
 
 
+@asynccontextmanager
+async def _server_warnings(conn: AsyncConnection) -> AsyncIterator[list[str]]:
+    """The WARNINGs the server sends on ``conn`` while the body runs (asyncpg's log listener; they
+    never become exceptions). VACUUM and REINDEX warn, not fail, when they skip a table they may not
+    touch: "permission denied to vacuum ..., skipping it" (PostgreSQL docs, VACUUM)."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    seen: list[str] = []
+
+    def listen(_conn, message) -> None:
+        if getattr(message, "severity", "") == "WARNING":
+            seen.append(message.message)
+
+    raw.add_log_listener(listen)
+    try:
+        yield seen
+    finally:
+        raw.remove_log_listener(listen)
+
+
+async def _vacuum(conn: AsyncConnection, table: str, warnings: list[str]) -> str | None:
+    """VACUUM (ANALYZE) one table; the server's warning when it skipped it (else None)."""
+    warnings.clear()
+    await conn.exec_driver_sql(f"VACUUM (ANALYZE) {_q(conn, table)}")
+    return warnings[0] if warnings else None
+
+
 async def vacuum(engine: AsyncEngine, tables: list[str], opts: MaintainOptions, deadline: float | None) -> TaskResult:
-    """VACUUM (ANALYZE) each of ``tables`` (those the run touched, --table, or any with dead tuples)."""
+    """VACUUM (ANALYZE) each of ``tables`` (those the run touched, --table, or any with dead tuples).
+
+    A table PostgreSQL skipped (a WARNING such as "permission denied to vacuum") is not vacuumed:
+    the task ends with an error naming it (exit 1), never "ok".
+    """
     result = TaskResult("vacuum")
     targets = tables or await _dead_tables(engine)
+    skipped: list[str] = []
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        for name in targets:
-            if deadline is not None and time.monotonic() >= deadline:
-                result.stopped_by_budget = True
-                break
-            if not opts.dry_run:
-                await conn.exec_driver_sql(f"VACUUM (ANALYZE) {_q(conn, name)}")
-            result.tables.append(name)
+        async with _server_warnings(conn) as warnings:
+            for name in targets:
+                if deadline is not None and time.monotonic() >= deadline:
+                    result.stopped_by_budget = True
+                    break
+                warning = None if opts.dry_run else await _vacuum(conn, name, warnings)
+                if warning:
+                    skipped.append(f"{name} ({warning})")
+                else:
+                    result.tables.append(name)
     result.details = [f"{'would vacuum' if opts.dry_run else 'vacuumed'} {', '.join(result.tables) or 'nothing'}"]
+    if skipped:
+        result.error = f"PostgreSQL skipped VACUUM of {'; '.join(skipped)}"
     return result
 
 
@@ -93,7 +131,9 @@ async def reindex(engine: AsyncEngine, opts: MaintainOptions, deadline: float | 
                 continue
             if not opts.dry_run:
                 await conn.exec_driver_sql(f"REINDEX INDEX CONCURRENTLY {_q(conn, row.index)}")
-                await conn.exec_driver_sql(f"VACUUM (ANALYZE) {_q(conn, row.table)}")
+                async with _server_warnings(conn) as warnings:
+                    if (warning := await _vacuum(conn, row.table, warnings)) is not None:
+                        result.error = f"PostgreSQL skipped VACUUM of {row.table} after reindex: {warning}"
             result.indexes.append(row.index)
             result.tables.append(row.table)
             result.details.append(f"{verb}reindex {row.index} (dead share {share:.0%}) and vacuum {row.table}")

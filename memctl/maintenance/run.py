@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from memctl.db.engine import first_error_line
 from memctl.db.locks import advisory_lock
 from memctl.db.names import checked
-from memctl.errors import ConfigError, NotFound, SchemaNotReady
+from memctl.db.privileges import require_all_rows
+from memctl.errors import ConfigError, NotFound
 from memctl.maintenance import housekeeping, tasks
 from memctl.maintenance.batches import UnsafeStatement
 from memctl.maintenance.types import TASKS, MaintainOptions, MaintainResult, TaskResult
+from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA
 from memctl.progress import Progress, no_progress
 
@@ -38,9 +40,9 @@ def check_options(opts: MaintainOptions) -> None:
 
 async def _orgs(engine: AsyncEngine, slugs: tuple[str, ...] | None) -> list[tuple]:
     """(id, slug) of the organisations to maintain; NotFound for a slug that names none."""
+    await ensure_migrated(engine)
+    await require_all_rows(engine, "memctl maintain")
     async with engine.connect() as conn:
-        if (await conn.execute(text("SELECT to_regclass(:t)"), {"t": f"{SCHEMA}.memories"})).scalar() is None:
-            raise SchemaNotReady(f"schema {SCHEMA} is not migrated: run memctl migrate first")
         rows = [tuple(r) for r in (await conn.execute(text(
             f"SELECT id, slug FROM {SCHEMA}.organizations ORDER BY slug"))).all()]
     if slugs is None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import ast
 import inspect
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from memctl.db import embedded
 from memctl.db.engine import make_engine
 from memctl.db.scratch import scratch_database
 from memctl.migration import runner as migrate
@@ -105,11 +107,31 @@ async def _round_trip(engine: AsyncEngine, url: URL, revs: list[str], script_loc
     return items
 
 
+async def migrate_check_private(script_location: Path | None = None,
+                                progress: Progress = no_progress) -> MigrateCheckResult:
+    """:func:`migrate_check` on a private embedded server of its own (initialised in a temporary
+    directory, stopped and removed afterwards): it checks the revision files, not the operator's
+    database, so CI needs no credentials and no role needs CREATEDB anywhere. Raises
+    DatabaseUnavailable when the server cannot start, LintFailed when squawk cannot run."""
+    with tempfile.TemporaryDirectory(prefix="memctl-check-") as tmp:
+        home = Path(tmp)
+        url = embedded.start(home, database="postgres")
+        try:
+            engine = make_engine(url, pool_size=2)
+            try:
+                return await migrate_check(engine, url, script_location, progress)
+            finally:
+                await engine.dispose()
+        finally:
+            embedded.stop(home)
+
+
 async def migrate_check(admin: AsyncEngine, url: URL, script_location: Path | None = None,
                         progress: Progress = no_progress) -> MigrateCheckResult:
     """Run every check; ``admin``/``url`` name the server where the scratch database is made.
 
-    Raises :class:`~memctl.errors.DatabaseUnavailable` without CREATEDB, and
+    Raises :class:`~memctl.errors.DatabaseUnavailable` naming CREATEDB when the role may not create
+    the scratch database, and
     :class:`~memctl.errors.LintFailed` when squawk cannot run.
     """
     script = script_directory(script_location)

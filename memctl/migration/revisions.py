@@ -18,9 +18,10 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from memctl.errors import ConfigError, NotFound
+from memctl.config import mask_url
+from memctl.errors import ConfigError, NotFound, SchemaNotReady
 
 
 def _migrations_dir() -> Path:
@@ -140,6 +141,20 @@ def record_checksum(connection: Connection, step) -> None:
             {"r": revision, "s": digest})
     else:
         connection.execute(text(f"DELETE FROM {CHECKSUM_TABLE} WHERE revision = :r"), {"r": revision})
+
+
+async def ensure_migrated(engine: AsyncEngine) -> str:
+    """The revision the database is at; :class:`SchemaNotReady` naming the database (masked) when it
+    is at base, so a command on an unmigrated database says so instead of a missing-relation error."""
+    async with engine.connect() as conn:
+        table = f"{VERSION_TABLE_SCHEMA}.alembic_version"
+        revision = None
+        if (await conn.execute(text("SELECT to_regclass(:t)"), {"t": table})).scalar() is not None:
+            revision = (await conn.execute(text(f"SELECT max(version_num) FROM {table}"))).scalar()
+    if revision is None:
+        raise SchemaNotReady(f"the schema is not migrated in {mask_url(engine.url)} (it is at base): "
+                             "run memctl migrate first")
+    return revision
 
 
 async def stored_checksums(conn: AsyncConnection) -> dict[str, str]:

@@ -32,6 +32,7 @@ from memctl.db.blockers import BlockerWatch
 from memctl.db.engine import first_error_line
 from memctl.db.indexes import repair_invalid_indexes
 from memctl.db.locks import advisory_lock
+from memctl.db.privileges import require_migration_privileges
 from memctl.errors import ConfigError, LockTimeout, MigrationFailed
 from memctl.migration.guard import Guard
 from memctl.migration.revisions import (
@@ -187,13 +188,17 @@ async def upgrade(engine: AsyncEngine, target: str = "head", guard: Guard = Guar
                   script_location: Path | None = None) -> MigrationResult:
     """Upgrade the database to ``target`` (default head) under the migrate lock and ``guard``.
 
-    Raises NotFound (unknown revision), LockHeld (another migrator, exit 75), LockTimeout
-    (a table lock not had within lock_timeout after the retries, exit 75).
+    Raises NotFound (unknown revision), PrivilegeMissing (the role cannot create the extension,
+    the roles or the schema: the message lists the administrator's SQL, before anything runs),
+    LockHeld (another migrator, exit 75), LockTimeout (a table lock not had within lock_timeout
+    after the retries, exit 75).
     """
     after = resolve(target, script_location)
     cfg = alembic_config(script_location)
     async with advisory_lock(engine, LOCK_NAME, guard.wait_s):
         before = await current_revision(engine)
+        if before != after:
+            await require_migration_privileges(engine)
         repaired: list[str] = []
         attempts = await _guarded(engine, cfg, command.upgrade, after or "base", guard, script_location, repaired)
         now = await current_revision(engine)

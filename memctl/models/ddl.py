@@ -12,7 +12,11 @@ from sqlalchemy import Table
 from memctl.models.base import SCHEMA, metadata
 
 APP_ROLE = "memory_app"
+# memctl's operator roles are members of it: a permissive policy on every RLS table lets them see and
+# change every row without superuser or BYPASSRLS (revision 0010; README "Least privilege").
+ADMIN_ROLE = "memctl_admin"
 POLICY_NAME = "tenant_isolation"
+ADMIN_POLICY = "memctl_admin_all"
 TOUCH_TRIGGER = "trg_touch_updated_at"
 VERSION_TRIGGER = "trg_memories_record_version"
 # Global tables without org_id (schema.md "Global tables"); every other table is tenant-owned.
@@ -27,6 +31,14 @@ CREATE_ROLE = f"""DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
         CREATE ROLE {APP_ROLE} NOLOGIN;
+    END IF;
+END
+$$"""
+
+CREATE_ADMIN_ROLE = f"""DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ADMIN_ROLE}') THEN
+        CREATE ROLE {ADMIN_ROLE} NOLOGIN;
     END IF;
 END
 $$"""
@@ -97,6 +109,7 @@ def rls_statements(table: str) -> list[str]:
         f"ALTER TABLE {q} ENABLE ROW LEVEL SECURITY",
         f"ALTER TABLE {q} FORCE ROW LEVEL SECURITY",
         f"CREATE POLICY {POLICY_NAME} ON {q} TO {APP_ROLE} USING ({key} = {cur}) WITH CHECK ({key} = {cur})",
+        f"CREATE POLICY {ADMIN_POLICY} ON {q} TO {ADMIN_ROLE} USING (true) WITH CHECK (true)",
     ]
     if table == "memory_access_policies":
         # S4: platform-wide policies (org_id IS NULL) are readable by every tenant, writable by none.
@@ -105,11 +118,14 @@ def rls_statements(table: str) -> list[str]:
 
 
 def grant_statements() -> list[str]:
-    """Privileges of ``memory_app``: DML on tenant tables, read-only on embedding_models."""
+    """Privileges of ``memory_app`` (DML on tenant tables, read-only on embedding_models) and of
+    ``memctl_admin`` (DML on every table)."""
     return [
         f"GRANT USAGE ON SCHEMA {SCHEMA} TO {APP_ROLE}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {APP_ROLE}",
         f"REVOKE INSERT, UPDATE, DELETE ON {SCHEMA}.embedding_models FROM {APP_ROLE}",
+        f"GRANT USAGE ON SCHEMA {SCHEMA} TO {ADMIN_ROLE}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {ADMIN_ROLE}",
     ]
 
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from memctl.models.ddl import ADMIN_ROLE
 from memctl.schema.diff import Finding, qualified
 
 _ROLES = """
 WITH RECURSIVE app(oid) AS (
     SELECT oid FROM pg_roles WHERE rolname = :role
     UNION SELECT m.member FROM pg_auth_members m JOIN app ON m.roleid = app.oid)
-SELECT r.rolname, r.rolsuper, r.rolbypassrls FROM pg_roles r JOIN app USING (oid) ORDER BY r.rolname
+SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+       coalesce(pg_has_role(r.oid, (SELECT oid FROM pg_roles WHERE rolname = :admin), 'MEMBER'), false) AS admin
+  FROM pg_roles r JOIN app USING (oid) ORDER BY r.rolname
 """
 
 _OWNED = """
@@ -45,14 +48,17 @@ SELECT c.relname FROM pg_class c
 
 async def app_role_findings(conn: AsyncConnection, schema: str, role: str) -> list[Finding]:
     """Findings: ``app_role_missing``, ``app_role_bypasses_rls`` (BYPASSRLS or superuser, per role),
+    ``app_role_is_admin`` (a member of memctl_admin, whose policy sees every organisation),
     ``app_role_owns`` (an object of the schema owned by the role or a member), and
     ``view_not_security_invoker``."""
-    roles = (await conn.execute(text(_ROLES), {"role": role})).all()
+    roles = (await conn.execute(text(_ROLES), {"role": role, "admin": ADMIN_ROLE})).all()
     if not roles:
         return [Finding("app_role_missing", qualified("pg_roles", role), "present", None)]
     findings = [Finding("app_role_bypasses_rls", qualified("pg_roles", r.rolname), "NOSUPERUSER NOBYPASSRLS",
                         " ".join(x for x, on in (("SUPERUSER", r.rolsuper), ("BYPASSRLS", r.rolbypassrls)) if on))
                 for r in roles if r.rolsuper or r.rolbypassrls]
+    findings += [Finding("app_role_is_admin", qualified("pg_roles", r.rolname), f"not a member of {ADMIN_ROLE}",
+                         f"member of {ADMIN_ROLE}") for r in roles if r.admin]
     names = [r.rolname for r in roles]
     for o in (await conn.execute(text(_OWNED), {"schema": schema, "roles": names})).all():
         obj = qualified("pg_namespace", o.name) if o.kind == "schema" else qualified(schema, o.name)

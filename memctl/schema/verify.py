@@ -67,7 +67,8 @@ async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
                         app_role: str | None = None) -> VerifyResult:
     """Compare the live schema with the models; every difference is a :class:`Finding`.
 
-    ``url`` is the live database's URL (the reference database is created beside it).
+    ``url`` is the live database's URL (named in the result, masked); the expected catalog is built
+    in a rolled-back scratch schema of the same database (needs CREATE on the database).
     ``target``: 'postgres' (default) or 'citus' (also report what blocks distributing by org_id).
     ``app_role``: the role the application uses (it and its members must not escape RLS; default
     memory_app, ``ddl.APP_ROLE``).
@@ -97,7 +98,7 @@ async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
     if not has_schema:
         result.findings.append(Finding("schema", qualified("pg_namespace", SCHEMA), "present", None))
         return result
-    expected = await reference_snapshot(engine, url, models, head)
+    expected = await reference_snapshot(engine, models, head)
     actual = await live_snapshot(engine)
     result.findings += diff(expected, actual) + roles + citus
     result.checked = dict(Counter({cat: len(objs) for cat, objs in expected.objects.items()}))

@@ -14,6 +14,7 @@ async def test_app_role_owning_bypassing_or_a_definer_view_are_findings(migrated
     member = f"memctl_svc_{secrets.token_hex(4)}"
     plants = [
         f'CREATE ROLE "{member}" LOGIN BYPASSRLS IN ROLE memory_app',
+        f'GRANT memctl_admin TO "{member}"',  # the admin policy would show it every organisation
         "ALTER TABLE agent_memory.memory_tags OWNER TO memory_app",
         "CREATE VIEW agent_memory.active_memories AS SELECT id, content FROM agent_memory.memories",
         "CREATE VIEW agent_memory.safe_memories WITH (security_invoker = true) AS SELECT id FROM agent_memory.memories",
@@ -23,7 +24,8 @@ async def test_app_role_owning_bypassing_or_a_definer_view_are_findings(migrated
             await conn.execute(text(sql))
     try:
         found = {(f.kind, f.object) for f in (await verify_schema(migrated, db_url)).findings}
-        assert {("app_role_bypasses_rls", f"pg_roles.{member}"), ("app_role_owns", "agent_memory.memory_tags"),
+        assert {("app_role_bypasses_rls", f"pg_roles.{member}"), ("app_role_is_admin", f"pg_roles.{member}"),
+                ("app_role_owns", "agent_memory.memory_tags"),
                 ("view_not_security_invoker", "agent_memory.active_memories")} <= found
         assert not any(obj == "agent_memory.safe_memories" for kind, obj in found
                        if kind == "view_not_security_invoker")

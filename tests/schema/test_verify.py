@@ -71,7 +71,7 @@ async def test_clean_right_after_migrate(migrated, db_url):
     result = await verify_schema(migrated, db_url)
     assert result.clean, result.findings
     assert result.revision == result.head and result.pgvector >= "0.8"
-    assert result.checked["index"] > 40 and result.checked["policy"] == 26
+    assert result.checked["index"] > 40 and result.checked["policy"] == 2 * 25 + 1  # tenant + admin, platform_read
 
 
 async def test_every_planted_drift_is_reported(scratch_migrated):
