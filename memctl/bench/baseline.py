@@ -16,6 +16,7 @@ def save_result(result: BenchResult, path: Path) -> Path:
     """Write ``result`` to ``path`` as the JSON document of ``--output`` (``schema_version``
     :data:`SCHEMA_VERSION`: every field, plus ``valid`` and ``ok``). Raises ConfigError if unwritable."""
     data = {**dataclasses.asdict(result), "valid": result.valid, "ok": result.ok}
+    data["plan"]["ok"] = result.plan.ok  # the one derived flag below the top (as --json prints it)
     try:
         Path(path).write_text(json.dumps(data, indent=2) + "\n")
     except OSError as exc:

@@ -107,6 +107,7 @@ def run_with_engine(db: Database, fn: Callable[[AsyncEngine, URL], Awaitable[T]]
     Says on stderr which database it uses (masked), and when it starts the embedded server.
     MemctlError and database errors become one line on stderr and their exit code.
     """
+    import asyncpg
     from sqlalchemy.exc import SQLAlchemyError
 
     from memctl.cli import render
@@ -131,8 +132,8 @@ def run_with_engine(db: Database, fn: Callable[[AsyncEngine, URL], Awaitable[T]]
                 return await fn(engine, engine.url)
 
         return asyncio.run(main())
-    except (MemctlError, SQLAlchemyError, OSError) as exc:
-        raise fail(exc, url) from None
+    except (MemctlError, SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise fail(exc, url) from None  # asyncpg's own errors come from raw connections (bench, seed)
 
 
 def run_plain(fn: Callable[[], T]) -> T:

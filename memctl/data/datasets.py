@@ -47,6 +47,8 @@ def _open(path: Path) -> Iterator[Any]:
     damaged member), becomes one DatasetError naming the file."""
     if not path.is_file():
         raise DatasetError(f"dataset file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"cannot read {path} as a .npz dataset: not a zip archive (numpy.savez writes one)")
     try:
         with np.load(path, allow_pickle=False) as data:
             yield data

@@ -39,9 +39,12 @@ def resolve_url(settings: Settings) -> URL:
     return embedded.start(settings.home)
 
 
+MIN_SCRUBBED = 4  # a shorter password is not searched for in messages: "p" would mangle every word
+
+
 def scrub(message: str, url: URL | None) -> str:
     """``message`` with the URL's password removed, plain and URL-encoded (belt and braces)."""
-    if url is None or not url.password:
+    if url is None or len(str(url.password or "")) < MIN_SCRUBBED:
         return message
     secret = str(url.password)
     for form in {secret, quote(secret, safe=""), quote_plus(secret)}:

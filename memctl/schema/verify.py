@@ -75,7 +75,7 @@ async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
     Raises :class:`~memctl.errors.ConfigError` for an unknown target and
     :class:`~memctl.errors.DatabaseUnavailable` if the reference cannot be built.
     """
-    app_role = app_role or ddl.APP_ROLE
+    app_role = ddl.APP_ROLE if app_role is None else app_role
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     head = migrate.head_revision()
