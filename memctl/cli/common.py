@@ -6,13 +6,11 @@ loads, so ``memctl --help`` imports neither numpy nor SQLAlchemy.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
@@ -29,6 +27,8 @@ T = TypeVar("T")
 
 def memctl_version() -> str:
     """The installed memctl's version (from its package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("memctl")
     except PackageNotFoundError:  # running from a source tree that was never installed
@@ -107,6 +107,8 @@ def run_with_engine(db: Database, fn: Callable[[AsyncEngine, URL], Awaitable[T]]
     Says on stderr which database it uses (masked), and when it starts the embedded server.
     MemctlError and database errors become one line on stderr and their exit code.
     """
+    import asyncio
+
     import asyncpg
     from sqlalchemy.exc import SQLAlchemyError
 

@@ -134,3 +134,20 @@ async def test_overlapping_runs_exit_75_and_a_killed_run_is_resumed_without_doub
     assert await _count(engine, "deleted_at IS NOT NULL") == 30_000
     assert await _count(engine, "content LIKE 'fresh %' AND deleted_at IS NULL") == 200
 
+
+
+async def test_two_cron_runs_appended_to_one_file_parse_line_by_line(scratch_migrated, tmp_path):
+    _engine, url = scratch_migrated
+    log = tmp_path / "maintain.json"
+    for _ in range(2):  # what the README's crontab line does: stdout appended, not a terminal
+        with log.open("a") as out:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "memctl", "maintain", "--dry-run", "--json", "--database-url", url_arg(url),
+                stdout=out, stderr=asyncio.subprocess.PIPE)
+            await proc.wait()
+        assert proc.returncode == 0
+    runs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(runs) == 2 and all(r["dry_run"] and r["run"]["exit_code"] == 0 for r in runs)
+    for r in runs:
+        assert r["run"]["command"] == "maintain" and r["run"]["memctl_version"]
+        assert f"/{url.database}?" in r["run"]["database"] and r["run"]["started_at"] <= r["run"]["finished_at"]
