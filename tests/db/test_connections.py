@@ -51,6 +51,13 @@ def test_tls_require_and_verify_full_through_a_proxy(db_url, socket_dir, tmp_pat
         out = cli("current", "--json", "--database-url", f"{base}?sslmode=verify-full&sslrootcert={tmp_path}/ca.pem")
         assert out.exit_code == 0, out.stderr
         assert proxy.handshakes > before
+        client = ca.issue_cert("memctl-client")  # sslcert / sslkey: a client certificate is offered
+        client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
+        client.private_key_pem.write_to_path(str(tmp_path / "client.key"))
+        (tmp_path / "client.key").chmod(0o600)
+        out = cli("current", "--database-url", f"{base}?sslmode=verify-ca&sslrootcert={tmp_path}/ca.pem"
+                  f"&sslcert={tmp_path}/client.pem&sslkey={tmp_path}/client.key&application_name=tls-probe")
+        assert out.exit_code == 0, out.stderr
         out = cli("current", "--database-url", f"{base}?sslmode=verify-full&sslrootcert={tmp_path}/other.pem")
         assert out.exit_code == 2 and out.stdout == "" and "certificate" in one_error_line(out.stderr).lower()
         handshakes, plain = proxy.handshakes, proxy.plain

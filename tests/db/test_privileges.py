@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from memctl.cli import app
 from memctl.db.engine import make_engine
 from memctl.migration.revisions import head_revision
+from memctl.schema import reference
 from tests.cli import one_error_line, only_database_line
 from tests.conftest import url_arg
 
@@ -129,6 +130,9 @@ def test_a_vacuum_postgresql_skipped_is_a_failed_task_not_ok(plain_owner):
             "REVOKE MAINTAIN ON agent_memory.memories FROM memctl_admin")
     try:
         cron_url = url_arg(owner_url.set(username=cron))
+        reference._CACHE.clear()  # a reference built earlier in this process would spare the scratch schema
+        out = cli("verify-schema", "--database-url", cron_url)  # no CREATE on the database: refused, named
+        assert out.exit_code == 2 and f'GRANT CREATE ON DATABASE "{owner_url.database}"' in one_error_line(out.stderr)
         out = cli("maintain", "vacuum", "--table", "memories", "--table", "agents", "--json",
                   "--database-url", cron_url)
         assert out.stdout, (out.stderr, out.exit_code, repr(out.exception))
