@@ -8,18 +8,16 @@ from typing import Annotated
 import typer
 
 from memctl.cli.common import confirm, current_run, progress_bar, run_plain, run_with_engine
-from memctl.cli.options import Database, DatasetFile, Json, Limit, Synthetic, Yes, grouped
+from memctl.cli.options import Database, DatasetChoice, Json, Yes, grouped
 from memctl.errors import ExitCode
 
 DEMO_ROWS = 5000  # synthetic rows when no --dataset is given
 
 
-@grouped(Database)
+@grouped(Database, DatasetChoice)
 def demo_cmd(
     db: Database,
-    dataset: DatasetFile = None,
-    synthetic_n: Synthetic = None,
-    limit: Limit = None,
+    data: DatasetChoice,
     queries: Annotated[Path | None, typer.Option(
         "--queries", metavar="PATH.npz", help="Benchmark queries (default: the dataset's, else sampled).")] = None,
     num_queries: Annotated[int, typer.Option("--num-queries", "-q", help="Benchmark queries.")] = 200,
@@ -38,8 +36,8 @@ def demo_cmd(
             f"memctl demo migrates and writes demo rows into {mask_url(settings.database_url)}. Go on?"):
         render.error("aborted: nothing written (give --yes to run the demo on this database)")
         raise typer.Exit(ExitCode.ABORTED)
-    ds = run_plain(lambda: dataset_from(dataset, synthetic_n, limit, default_synthetic=DEMO_ROWS))
-    q = run_plain(lambda: queries_of(queries, dataset))
+    ds = run_plain(lambda: dataset_from(data.dataset, data.synthetic_n, data.limit, default_synthetic=DEMO_ROWS))
+    q = run_plain(lambda: queries_of(queries, data.dataset))
     with progress_bar() as progress:
         result = run_with_engine(db, lambda engine, url: run_demo(
             engine, url, ds, queries=q, num_queries=num_queries, progress=progress))

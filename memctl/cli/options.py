@@ -84,6 +84,15 @@ def grouped(*groups: type) -> Callable[[Callable[..., T]], Callable[..., T]]:
 
 
 @dataclasses.dataclass
+class DatasetChoice:
+    """Which rows a command loads: ``--dataset`` (its first ``--limit`` rows) or ``--synthetic N``."""
+
+    dataset: DatasetFile = None
+    synthetic_n: Synthetic = None
+    limit: Limit = None
+
+
+@dataclasses.dataclass
 class Database:
     """Where a command connects: ``--database-url`` and ``--connect-timeout`` (seconds)."""
 

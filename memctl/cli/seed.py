@@ -7,15 +7,13 @@ from typing import Annotated
 import typer
 
 from memctl.cli.common import finish, progress_bar, run_plain, run_with_engine
-from memctl.cli.options import Database, DatasetFile, Json, Limit, Synthetic, grouped
+from memctl.cli.options import Database, DatasetChoice, Json, grouped
 
 
-@grouped(Database)
+@grouped(Database, DatasetChoice)
 def seed_cmd(
     db: Database,
-    dataset: DatasetFile = None,
-    synthetic_n: Synthetic = None,
-    limit: Limit = None,
+    data: DatasetChoice,
     orgs: Annotated[int, typer.Option("--orgs", help="Organisations to spread rows over.")] = 3,
     agents: Annotated[int, typer.Option("--agents", help="Agents per organisation.")] = 2,
     skew: Annotated[bool, typer.Option("--skew", help="Spread rows about 50/25/14/10/1 % over 5 orgs.")] = False,
@@ -26,7 +24,7 @@ def seed_cmd(
     from memctl.data.datasets import dataset_from
     from memctl.data.seed import seed
 
-    ds = run_plain(lambda: dataset_from(dataset, synthetic_n, limit))
+    ds = run_plain(lambda: dataset_from(data.dataset, data.synthetic_n, data.limit))
     with progress_bar() as progress:
         result = run_with_engine(db, lambda engine, _url: seed(
             engine, ds, orgs=orgs, agents=agents, skew=skew, batch_size=batch_size, progress=progress))

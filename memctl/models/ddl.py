@@ -27,21 +27,22 @@ CREATE_SCHEMA = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
 ]
 
-CREATE_ROLE = f"""DO $$
+
+
+def create_role(role: str) -> str:
+    """Create the NOLOGIN group role ``role`` unless the cluster has it (roles are cluster-wide)."""
+    return f"""DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-        CREATE ROLE {APP_ROLE} NOLOGIN;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+        CREATE ROLE {role} NOLOGIN;
     END IF;
 END
 $$"""
 
-CREATE_ADMIN_ROLE = f"""DO $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ADMIN_ROLE}') THEN
-        CREATE ROLE {ADMIN_ROLE} NOLOGIN;
-    END IF;
-END
-$$"""
+
+CREATE_ROLE = create_role(APP_ROLE)
+
+CREATE_ADMIN_ROLE = create_role(ADMIN_ROLE)
 
 CURRENT_ORG_ID = f"""CREATE OR REPLACE FUNCTION {SCHEMA}.current_org_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE

@@ -65,30 +65,27 @@ def test_tls_require_and_verify_full_through_a_proxy(db_url, socket_dir, tmp_pat
         assert out.exit_code == 0 and proxy.plain > plain and proxy.handshakes == handshakes
 
 
+async def _seen_by_server(url, *settings: str) -> tuple:
+    """The values of ``settings`` in a session opened the way memctl opens them."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return tuple((await conn.execute(text(
+                "SELECT " + ", ".join(f"current_setting('{s}')" for s in settings)))).one())
+    finally:
+        await engine.dispose()
+
+
 async def test_libpq_parameters_and_pg_environment_reach_the_server(db_url, monkeypatch):
     url = db_url.update_query_dict({"application_name": "probe-app", "options": "-c statement_timeout=4321",
                                     "connect_timeout": "7"})
     assert connect_timeout_s(url) == 7.0
-    engine = make_engine(url)
-    try:
-        async with engine.connect() as conn:
-            got = (await conn.execute(text("SELECT current_setting('application_name'), "
-                                           "current_setting('statement_timeout')"))).one()
-        assert tuple(got) == ("probe-app", "4321ms")
-    finally:
-        await engine.dispose()
+    assert await _seen_by_server(url, "application_name", "statement_timeout") == ("probe-app", "4321ms")
     monkeypatch.setenv("PGAPPNAME", "from-env")
     monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=1234")
     monkeypatch.setenv("PGCONNECT_TIMEOUT", "3")
     assert connect_timeout_s(db_url) == 3.0 and connect_timeout_s(db_url, 5) == 5.0
-    engine = make_engine(db_url)
-    try:
-        async with engine.connect() as conn:
-            got = (await conn.execute(text("SELECT current_setting('application_name'), "
-                                           "current_setting('lock_timeout')"))).one()
-        assert tuple(got) == ("from-env", "1234ms")
-    finally:
-        await engine.dispose()
+    assert await _seen_by_server(db_url, "application_name", "lock_timeout") == ("from-env", "1234ms")
     monkeypatch.setenv("PGCONNECT_TIMEOUT", "0")
     assert connect_timeout_s(db_url) == NO_LIMIT_S  # libpq: 0 waits indefinitely
     for bad in ("abc", "-1"):
