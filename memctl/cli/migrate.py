@@ -26,7 +26,8 @@ app = typer.Typer(help="Upgrade the schema (to head by default), or print the SQ
 
 _DEFAULT = Guard()
 # Options of `migrate` that a subcommand given after them uses too; any other one is an error there.
-_CARRIED = {"database_url", "connect_timeout", "json_"}
+_CARRIED = {"check": {"database_url", "connect_timeout", "json_"}, "lint": {"json_"}, "heads": {"json_"},
+            "show": {"json_"}}
 
 
 @dataclass
@@ -73,8 +74,9 @@ def migrate(
     if ctx.invoked_subcommand is not None:
         # typer ships its own copy of click: compare the source by name, not by enum identity
         given = {n for n in ctx.params if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"}
-        if given - _CARRIED:
-            names = ", ".join(sorted("--" + n.rstrip("_").replace("_", "-") for n in given - _CARRIED))
+        misplaced = given - _CARRIED.get(ctx.invoked_subcommand, set())
+        if misplaced:
+            names = ", ".join(sorted("--" + n.rstrip("_").replace("_", "-") for n in misplaced))
             raise fail(ConfigError(f"{names} apply to memctl migrate itself, not to migrate {ctx.invoked_subcommand}"))
         ctx.obj = {n: ctx.params[n] for n in given}
         return

@@ -178,10 +178,12 @@ def test_migrate_check_lint_and_citus_target(db_url):
 def test_options_before_a_subcommand_apply_or_are_refused(db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("MEMCTL_HOME", str(tmp_path / "no-embedded"))  # an ignored URL would start this server
     u = url_arg(db_url)
-    out = invoke("migrate", "--database-url", u, "--json", "heads")
+    out = invoke("migrate", "--json", "heads")
     assert out.exit_code == 0 and json.loads(out.stdout)["items"] == [head_revision()]
     for misplaced in (["--to", "0005"], ["--sql"], ["--wait", "1"]):
         out = invoke("migrate", *misplaced, "check", "--database-url", u)
         assert out.exit_code == 2 and out.stdout == "", misplaced
         assert f"{misplaced[0]} apply to memctl migrate itself, not to migrate check" in one_error_line(out.stderr)
+    out = invoke("migrate", "--database-url", u, "lint")  # lint reads no database: the URL would be ignored
+    assert out.exit_code == 2 and "--database-url apply to memctl migrate itself" in one_error_line(out.stderr)
     assert not (tmp_path / "no-embedded").exists()
