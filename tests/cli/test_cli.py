@@ -156,9 +156,10 @@ def test_db_start_status_url_stop(tmp_path, monkeypatch):
 
 def test_migrate_check_lint_and_citus_target(db_url):
     u = url_arg(db_url)
-    out = invoke("migrate", "check", "--json", "--database-url", u)
+    out = invoke("migrate", "--database-url", u, "check", "--json")  # given before the subcommand: it applies
     assert out.exit_code == 0, out.stdout + out.stderr
     checks = json.loads(out.stdout)
+    assert f"/{db_url.database}?" in checks["run"]["database"]  # that server, not a private one
     assert checks["clean"] and only_database_line(out.stderr)
     assert [i["name"] for i in checks["items"]] == [
         "single head", "every revision has a downgrade", "upgrade base -> head",
