@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError
 from memctl.errors import ConfigError
 
 URL_ENV_VARS = ("MEMCTL_DATABASE_URL", "DATABASE_URL")
+SECRET_PARAMETERS = ("password", "sslpassword")  # libpq parameters whose value is a secret
 _SCHEMES = {"postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2"}
 
 
@@ -65,13 +66,23 @@ def normalise_url(raw: str) -> URL:
 
 
 def mask_url(url: URL | str) -> str:
-    """The URL as a string with its password replaced by ``***`` (safe for any output)."""
+    """The URL as a string with its password replaced by ``***`` (safe for any output), in the
+    user:password part and in the libpq parameters that carry one (``password``, ``sslpassword``)."""
     if isinstance(url, str):
         try:
             url = make_url(_at_in_password_encoded(url))
         except (ArgumentError, ValueError):
             return "<unparseable URL>"
-    return url.render_as_string(hide_password=True)
+    hidden = {k: "***" for k in SECRET_PARAMETERS if k in url.query}
+    shown = url.update_query_dict(hidden) if hidden else url
+    return shown.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
+
+
+def secrets_of(url: URL) -> list[str]:
+    """Every secret ``url`` holds: its password and the values of its secret parameters."""
+    values = [url.password] + [url.query.get(k) for k in SECRET_PARAMETERS]
+    flat = [v for value in values for v in (value if isinstance(value, tuple) else [value]) if v]
+    return [str(v) for v in flat]
 
 
 @dataclass(frozen=True)

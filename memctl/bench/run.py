@@ -41,7 +41,7 @@ from memctl.bench.types import SCHEMA_VERSION, BenchResult, PlanCheck, SweepPoin
 from memctl.data import registry
 from memctl.db.engine import asyncpg_dsn
 from memctl.db.names import checked
-from memctl.db.privileges import require_all_rows
+from memctl.db.privileges import require_all_rows, require_create
 from memctl.errors import DatasetError, NotFound
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA, ModelSpec, hnsw_index_name
@@ -84,7 +84,9 @@ async def bench_hnsw(engine: AsyncEngine, options: BenchOptions | None = None,
     opts = options or BenchOptions()
     opts.check()
     await ensure_migrated(engine)
-    await require_all_rows(engine, "bench-hnsw")
+    facts = await require_all_rows(engine, "bench-hnsw")
+    if opts.build or opts.vs_raw:
+        require_create(facts, "bench-hnsw --build / --vs-raw copy the vectors into schema memctl_bench")
     started = time.perf_counter()
     async with engine.connect() as sa_conn:
         model = await registry.get_model(sa_conn, opts.model_name)

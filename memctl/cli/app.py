@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from memctl.cli import bench, check, common, db, demo, maintain, migrate, seed, verify
+from memctl.errors import ExitCode
 
 app = typer.Typer(
     name="memctl",
@@ -51,5 +52,10 @@ app.command("demo")(demo.demo_cmd)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. An output that cannot be written (a full disk under ``>> log``,
+    a closed pipe) is one line on stderr and exit 2, not a traceback."""
+    try:
+        app()
+    except OSError as exc:
+        common.fail(exc)
+        raise SystemExit(ExitCode.USAGE) from None

@@ -86,8 +86,27 @@ def fail(exc: BaseException, url: URL | None = None) -> typer.Exit:
     if isinstance(exc, MemctlError):
         render.error(scrub(str(exc), url))
         return typer.Exit(exc.exit_code)
+    if _sqlstate(exc) == LOCK_NOT_AVAILABLE:
+        render.error(scrub(f"another session holds a lock this command needs, past lock_timeout: "
+                           f"{first_error_line(exc)}; try later", url))
+        return typer.Exit(ExitCode.LOCKED)
+    if isinstance(exc, OSError) and _sqlstate(exc) is None and not hasattr(exc, "orig"):
+        render.error(f"cannot write or read: {exc.strerror or exc}")
+        return typer.Exit(ExitCode.USAGE)
     render.error(scrub(f"database error: {first_error_line(exc)}", url))
     return typer.Exit(ExitCode.USAGE)
+
+
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout expiry (PostgreSQL docs, Appendix A)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error (SQLAlchemy's wrapper or asyncpg's own), else None."""
+    for candidate in (exc, getattr(exc, "orig", None), getattr(getattr(exc, "orig", None), "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None)
+        if state:
+            return state
+    return None
 
 
 def finish(result: Any, clean: bool = True, *, as_json: bool = False, as_csv: bool = False) -> None:

@@ -49,8 +49,11 @@ def status(json_: Json = False) -> None:
 @app.command()
 def url() -> None:
     """Print the embedded database's URL (starting the server if needed)."""
+    from memctl.cli import render
     from memctl.config import home_dir
     from memctl.db import embedded
 
+    if not embedded.status(home_dir()).running:
+        render.note(f"memctl: starting the embedded server in {embedded.status(home_dir()).pgdata}")
     u = run_plain(lambda: embedded.start(home_dir()))
     typer.echo(u.render_as_string(hide_password=True))

@@ -19,7 +19,7 @@ _BLOCKERS = """
 SELECT coalesce(w.relation::regclass::text, w.locktype) AS relation, w.mode AS wanted,
        a.pid, coalesce(a.usename, '') AS usename, coalesce(a.application_name, '') AS application,
        coalesce(a.state, '') AS state, left(coalesce(a.query, ''), 120) AS query,
-       coalesce(extract(epoch FROM now() - a.xact_start), 0)::float AS xact_s
+       extract(epoch FROM now() - a.xact_start)::float AS xact_s
   FROM pg_locks w
  CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS b(pid)
   JOIN pg_stat_activity a ON a.pid = b.pid
@@ -32,7 +32,8 @@ class Blocker:
     """A session holding a lock that backend ``waiter`` waits for.
 
     ``relation`` is the table (or lock type) waited on, ``wanted`` the lock mode requested,
-    ``xact_s`` how long the blocker's transaction has been open (seconds).
+    ``xact_s`` how long the blocker's transaction has been open (seconds; None when
+    pg_stat_activity hides it from this role).
     """
 
     waiter: int
@@ -43,13 +44,15 @@ class Blocker:
     application: str
     state: str
     query: str
-    xact_s: float
+    xact_s: float | None
 
     def describe(self) -> str:
         """One line: table, mode, and the blocking session."""
         app = f" {self.application!r}" if self.application else ""
-        return (f"{self.relation} ({self.wanted}) is held by pid {self.pid}{app} user {self.user!r}, "
-                f"{self.state}, transaction open {self.xact_s:.1f} s: {self.query!r}")
+        state = f", {self.state}" if self.state else ""
+        age = "unknown" if self.xact_s is None else f"{self.xact_s:.1f} s"
+        return (f"{self.relation} (this run wanted {self.wanted}) is held by pid {self.pid}{app} user {self.user!r}"
+                f"{state}, transaction open {age}: {self.query!r}")
 
 
 async def blockers_of(engine: AsyncEngine, pid: int) -> list[Blocker]:

@@ -67,8 +67,9 @@ def start(home: Path, database: str = DATABASE_NAME) -> URL:
         home.mkdir(parents=True, exist_ok=True)
         server = pgserver.get_server(pgdata, cleanup_mode=None)
         uri = server.get_uri()
-    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-        raise DatabaseUnavailable(f"cannot start the embedded server in {pgdata}: {exc}") from exc
+    except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(f"cannot start the embedded server in {pgdata}: {detail}") from None
     url = make_url(uri).set(drivername="postgresql+asyncpg")
     if database != url.database:
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")

@@ -13,6 +13,7 @@ connection, so numpy arrays go in and come out of vector columns without text ro
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import AsyncIterator
@@ -27,7 +28,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from memctl.config import Settings, mask_url
+from memctl.config import Settings, mask_url, secrets_of
 from memctl.db import embedded
 from memctl.errors import ConfigError, DatabaseUnavailable
 
@@ -43,16 +44,19 @@ MIN_SCRUBBED = 4  # a shorter password is not searched for in messages: "p" woul
 
 
 def scrub(message: str, url: URL | None) -> str:
-    """``message`` with the URL's password removed, plain and URL-encoded (belt and braces)."""
-    if url is None or len(str(url.password or "")) < MIN_SCRUBBED:
-        return message
-    secret = str(url.password)
-    for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-        message = message.replace(form, "***")
+    """``message`` with the URL's secrets (password, ``password=`` / ``sslpassword=`` parameters)
+    removed, plain and URL-encoded (belt and braces)."""
+    for secret in secrets_of(url) if url is not None else []:
+        if len(secret) >= MIN_SCRUBBED:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                message = message.replace(form, "***")
     return message
 
 
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+# A memctl command never queues behind another session's table lock for longer than this (migrate
+# sets its own, --lock-timeout); past it PostgreSQL cancels the wait (SQLSTATE 55P03), exit 75.
+COMMAND_LOCK_TIMEOUT_S = 30.0
 NO_LIMIT_S = 86400.0  # libpq's connect_timeout=0 means "wait indefinitely"; a day stands for it
 MEMCTL_ONLY = ("connect_timeout",)  # libpq parameters asyncpg would send to the server as settings
 
@@ -68,26 +72,30 @@ def connect_timeout_s(url: URL, option: float | None = None) -> float:
         seconds = float(raw[0] if isinstance(raw, tuple) else raw)
     except ValueError:
         raise ConfigError(f"connect_timeout must be a number of seconds, got {raw!r}") from None
-    if seconds < 0:
+    if not math.isfinite(seconds) or seconds < 0:
         raise ConfigError(f"connect_timeout must not be negative, got {raw!r}")
     return seconds or NO_LIMIT_S
 
 
-def connect_kwargs(url: URL, timeout_s: float) -> tuple[str, dict[str, Any]]:
-    """(libpq DSN, asyncpg.connect keyword arguments) for ``url``. The DSN holds the password:
-    for asyncpg only, never to be printed."""
+def connect_kwargs(url: URL, timeout_s: float, lock_timeout_s: float | None = None) -> tuple[str, dict[str, Any]]:
+    """(libpq DSN, asyncpg.connect keyword arguments) for ``url``; ``lock_timeout_s`` becomes the
+    sessions' ``lock_timeout``. The DSN holds the password: for asyncpg only, never to be printed."""
     settings = {name: os.environ[env] for name, env in (("application_name", "PGAPPNAME"), ("options", "PGOPTIONS"))
                 if env in os.environ and name not in url.query}
+    if lock_timeout_s is not None:
+        settings["lock_timeout"] = f"{int(round(lock_timeout_s * 1000))}ms"
     if "application_name" not in url.query:
         settings.setdefault("application_name", "memctl")
     return asyncpg_dsn(url), {"timeout": timeout_s, "server_settings": settings}
 
 
-def make_engine(url: URL, *, pool_size: int = 5, connect_timeout: float | None = None) -> AsyncEngine:
+def make_engine(url: URL, *, pool_size: int = 5, connect_timeout: float | None = None,
+                lock_timeout: float | None = None) -> AsyncEngine:
     """An ``AsyncEngine`` on ``url`` (asyncpg, libpq parameters honoured, see the module's
     docstring) with pgvector codecs registered on connect. ``connect_timeout`` in seconds
-    (None: the URL's, PGCONNECT_TIMEOUT or 10). Raises ConfigError for a bad connect_timeout."""
-    dsn, kwargs = connect_kwargs(url, connect_timeout_s(url, connect_timeout))
+    (None: the URL's, PGCONNECT_TIMEOUT or 10); ``lock_timeout`` in seconds for every session
+    (None: the server's). Raises ConfigError for a bad connect_timeout."""
+    dsn, kwargs = connect_kwargs(url, connect_timeout_s(url, connect_timeout), lock_timeout)
 
     async def connect() -> asyncpg.Connection:
         return await asyncpg.connect(dsn, **kwargs)
@@ -102,10 +110,15 @@ def make_engine(url: URL, *, pool_size: int = 5, connect_timeout: float | None =
 
 
 async def _register_codecs(conn: asyncpg.Connection) -> None:
-    # The extension may not exist yet (before the first migration); codecs are then skipped.
-    has_vector = await conn.fetchval("SELECT 1 FROM pg_type WHERE typname = 'vector'")
-    if has_vector:
-        await register_vector(conn)
+    """pgvector's codecs, for the schema the extension lives in, and that schema on the session's
+    search_path (a role's own search_path may leave it out: then ``vector`` names no type). The
+    extension may not exist yet (before the first migration); nothing is done then."""
+    schema = await conn.fetchval("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'")
+    if schema is None:
+        return
+    await conn.execute("SELECT set_config('search_path', current_setting('search_path') || ', ' || $1, false) "
+                       "WHERE NOT ($1 = ANY(current_schemas(false)))", schema)
+    await register_vector(conn, schema=schema.strip('"'))
 
 
 # What a failed first connection raises: socket errors, a server's refusal, asyncpg's own checks
@@ -116,13 +129,15 @@ _CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, Opera
 
 @asynccontextmanager
 async def engine_for(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """Yield a connected engine for ``settings`` and always dispose it.
+    """Yield a connected engine for ``settings`` and always dispose it. Its sessions wait at most
+    ``MEMCTL_LOCK_TIMEOUT`` seconds (default ``COMMAND_LOCK_TIMEOUT_S``, 30) for a table lock.
 
     Raises :class:`DatabaseUnavailable` (password masked) if the first connection fails.
     """
     url = resolve_url(settings)
     timeout = connect_timeout_s(url, settings.connect_timeout)
-    engine = make_engine(url, connect_timeout=timeout)
+    lock_timeout = float(os.environ.get("MEMCTL_LOCK_TIMEOUT", COMMAND_LOCK_TIMEOUT_S))
+    engine = make_engine(url, connect_timeout=timeout, lock_timeout=lock_timeout)
     try:
         try:
             async with engine.connect() as conn:

@@ -30,13 +30,19 @@ SELECT i.relname
    AND x.indexrelid NOT IN (SELECT index_relid FROM pg_stat_progress_create_index WHERE index_relid <> 0)"""
 
 
-async def repair_invalid_indexes(engine: AsyncEngine, dry_run: bool = False) -> list[str]:
+async def repair_invalid_indexes(engine: AsyncEngine, dry_run: bool = False,
+                                 lock_timeout_s: float | None = None) -> list[str]:
     """Drop leftover ``_ccnew``/``_ccold`` copies (``DROP INDEX CONCURRENTLY``) and rebuild every
     other INVALID index of agent_memory (``REINDEX INDEX CONCURRENTLY``); one line per index,
-    'dropped agent_memory.x' or 'rebuilt agent_memory.x' ('would ...' with ``dry_run``)."""
+    'dropped agent_memory.x' or 'rebuilt agent_memory.x' ('would ...' with ``dry_run``).
+    ``lock_timeout_s`` bounds each wait (a concurrent rebuild waits for older transactions: a lock
+    wait too), raising the driver's lock-timeout error (SQLSTATE 55P03) past it."""
     done: list[str] = []
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        if lock_timeout_s is not None:
+            await conn.execute(text("SELECT set_config('lock_timeout', :t, false)"),
+                               {"t": f"{int(round(lock_timeout_s * 1000))}ms"})
         quote = conn.dialect.identifier_preparer.quote
         for index in (await conn.execute(text(INVALID_INDEXES + " ORDER BY 1"))).scalars().all():
             name = f"{quote(SCHEMA)}.{quote(index)}"

@@ -64,6 +64,9 @@ async def _server_warnings(conn: AsyncConnection) -> AsyncIterator[list[str]]:
     never become exceptions). VACUUM and REINDEX warn, not fail, when they skip a table they may not
     touch: "permission denied to vacuum ..., skipping it" (PostgreSQL docs, VACUUM)."""
     raw = (await conn.get_raw_connection()).driver_connection
+    # A role, PGOPTIONS or the URL may raise client_min_messages above WARNING, and the skip would
+    # go unseen: this session asks for warnings whatever the defaults say.
+    await raw.execute("SET client_min_messages = warning")
     seen: list[str] = []
 
     def listen(_conn, message) -> None:
@@ -75,6 +78,7 @@ async def _server_warnings(conn: AsyncConnection) -> AsyncIterator[list[str]]:
         yield seen
     finally:
         raw.remove_log_listener(listen)
+        await raw.execute("RESET client_min_messages")
 
 
 async def _vacuum(conn: AsyncConnection, table: str, warnings: list[str]) -> str | None:

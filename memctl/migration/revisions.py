@@ -82,6 +82,8 @@ def resolve(target: str, script_location: Path | None = None) -> str | None:
     """A revision id (None for base) for ``target``: 'head', 'base', an id or a unique prefix, or one
     of them plus or minus a number of revisions in Alembic's form ('head-1', 'base+2', '0005+1').
     Raises NotFound for a name that matches nothing or a step past either end of the chain."""
+    if not target.strip():
+        raise NotFound("no revision given (an empty name)")
     relative = _RELATIVE.fullmatch(target) if target not in ("head", "base") else None
     if relative:
         chain = [None, *ordered(script_location)]
@@ -145,7 +147,11 @@ def record_checksum(connection: Connection, step) -> None:
 
 async def ensure_migrated(engine: AsyncEngine) -> str:
     """The revision the database is at; :class:`SchemaNotReady` naming the database (masked) when it
-    is at base, so a command on an unmigrated database says so instead of a missing-relation error."""
+    is at base, so a command on an unmigrated database says so instead of a missing-relation error.
+    Raises PrivilegeMissing when the role may not read the revision table."""
+    from memctl.db.privileges import require_catalog_reads
+
+    await require_catalog_reads(engine, "this command")
     async with engine.connect() as conn:
         table = f"{VERSION_TABLE_SCHEMA}.alembic_version"
         revision = None

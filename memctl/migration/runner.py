@@ -154,16 +154,19 @@ async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
     attempt = 0
     while True:
         attempt += 1
-        if repaired is not None:
-            repaired += await repair_invalid_indexes(engine)
         try:
+            if repaired is not None:
+                repaired += await repair_invalid_indexes(engine, lock_timeout_s=guard.lock_timeout_s)
             blockers = await _attempt(engine, cfg, fn, target, guard)
         except CommandError as exc:
             raise ConfigError(f"alembic: {exc}") from None
         except SQLAlchemyError as exc:
-            nxt, at = await _position(engine, target, fn is command.upgrade, script_location)
-            raise MigrationFailed(f"revision {nxt} failed and was rolled back: {first_error_line(_root(exc))}; "
-                                  f"the database is at {at or 'base'}") from exc
+            if isinstance(exc, DBAPIError) and _sqlstate(exc) == LOCK_NOT_AVAILABLE:  # the repair waited too long
+                blockers = [f"the INVALID-index repair waited past lock_timeout: {first_error_line(exc)}"]
+            else:
+                nxt, at = await _position(engine, target, fn is command.upgrade, script_location)
+                raise MigrationFailed(f"revision {nxt} failed and was rolled back: {first_error_line(_root(exc))}; "
+                                      f"the database is at {at or 'base'}") from exc
         if not blockers:
             return attempt
         if attempt > guard.retries:
@@ -218,6 +221,7 @@ async def downgrade(engine: AsyncEngine, target: str, guard: Guard = Guard(),
         before = await current_revision(engine)
         if before == after:
             return MigrationResult("downgrade", before, before, [], 0)
+        await require_migration_privileges(engine, "memctl downgrade")
         order = [None, *ordered(script_location)]
         if order.index(after) > order.index(before):
             raise ConfigError(f"{target} is above the current revision {before or 'base'}: "
@@ -243,6 +247,7 @@ async def stamp(engine: AsyncEngine, target: str, guard: Guard = Guard(),
     cfg = alembic_config(script_location)
     async with advisory_lock(engine, LOCK_NAME, guard.wait_s):
         before = await current_revision(engine)
+        await require_migration_privileges(engine, "memctl stamp")
         async with engine.connect() as conn:
             await conn.run_sync(_stamp, cfg, after, script_location)
             await conn.commit()

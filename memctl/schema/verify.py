@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memctl.config import mask_url
+from memctl.db.privileges import require_catalog_reads
 from memctl.errors import ConfigError
 from memctl.migration import runner as migrate
 from memctl.migration.revisions import VERSION_TABLE_SCHEMA
@@ -78,6 +79,7 @@ async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
     app_role = ddl.APP_ROLE if app_role is None else app_role
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    await require_catalog_reads(engine, "verify-schema")
     head = migrate.head_revision()
     revision = await migrate.current_revision(engine)
     async with engine.connect() as conn:

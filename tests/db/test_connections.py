@@ -110,7 +110,11 @@ def test_a_password_holding_at_colon_and_percent_is_never_printed():
         assert "ss" not in mask_url(raw).split("@")[0] and "***" in mask_url(raw)
         out = cli("current", "--database-url", raw)
         assert out.exit_code == 2 and "Pa@ss" not in out.stderr and "ss:w" not in out.stderr
+    for raw in ("postgresql://alice@127.0.0.1:1/db?password=hunter22", "postgresql://a@127.0.0.1:1/db?sslpassword=hunter22"):
+        out = cli("current", "--json", "--database-url", raw)  # libpq takes the password as a parameter too
+        assert out.exit_code == 2 and "hunter22" not in out.stdout + out.stderr and "***" in out.stderr
     url = normalise_url("postgresql://alice:Pa@ss@db.example:5433/x")
+
     assert (url.password, url.host, url.port) == ("Pa@ss", "db.example", 5433)
     assert Settings.resolve("postgresql://a:b@h/x", 2.5).connect_timeout == 2.5
 

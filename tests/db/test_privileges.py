@@ -8,17 +8,20 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import subprocess
+import time
 
 import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from memctl.cli import app
-from memctl.db.engine import make_engine
+from memctl.db.engine import asyncpg_dsn, make_engine
 from memctl.migration.revisions import head_revision
 from memctl.schema import reference
 from tests.cli import one_error_line, only_database_line
 from tests.conftest import url_arg
+from tests.migration.test_offline import _psql
 
 runner = CliRunner()
 
@@ -127,7 +130,8 @@ def test_a_vacuum_postgresql_skipped_is_a_failed_task_not_ok(plain_owner):
     assert cli("migrate", "--database-url", url_arg(owner_url)).exit_code == 0
     cron = f"memctl_cron_{secrets.token_hex(4)}"
     run_sql(superuser, f'CREATE ROLE "{cron}" LOGIN IN ROLE memctl_admin',  # the cron role of the README
-            "REVOKE MAINTAIN ON agent_memory.memories FROM memctl_admin")
+            "REVOKE MAINTAIN ON agent_memory.memories FROM memctl_admin",
+            f'ALTER ROLE "{cron}" SET client_min_messages = error')  # would hide the skip's WARNING
     try:
         cron_url = url_arg(owner_url.set(username=cron))
         reference._CACHE.clear()  # a reference built earlier in this process would spare the scratch schema
@@ -147,3 +151,46 @@ def test_a_vacuum_postgresql_skipped_is_a_failed_task_not_ok(plain_owner):
         assert run_sql(superuser, scalar=vacuumed) == 1
     finally:
         run_sql(superuser, f'DROP ROLE "{cron}"')
+
+
+def test_roles_memctl_must_not_trust_are_refused_and_a_held_lock_is_exit_75(plain_owner, tmp_path):
+    owner_url, superuser, role = plain_owner
+    run_sql(superuser, *admin_step(role))
+    u = url_arg(owner_url)
+    assert cli("migrate", "--database-url", u).exit_code == 0
+    # A role's own search_path without the extension's schema: memctl adds it to its sessions.
+    out = cli("check-constraints", "--database-url", u + "&options=-c%20search_path%3Dagent_memory")
+    assert out.exit_code == 0, out.stderr
+    noinherit, service = f"memctl_noinh_{secrets.token_hex(3)}", f"memctl_svc_{secrets.token_hex(3)}"
+    run_sql(superuser, f'CREATE ROLE "{noinherit}" LOGIN', f'GRANT memctl_admin TO "{noinherit}" WITH INHERIT FALSE',
+            f'CREATE ROLE "{service}" LOGIN IN ROLE memory_app')
+    try:
+        # A membership without memctl_admin's privileges sees nothing under RLS: refused, not "clean".
+        out = cli("check-constraints", "--database-url", url_arg(owner_url.set(username=noinherit)))
+        assert out.exit_code == 2 and f'GRANT memctl_admin TO "{noinherit}"' in one_error_line(out.stderr)
+        # The application's role is not memctl's: refused up front, and not told to become admin silently.
+        out = cli("maintain", "--dry-run", "--database-url", url_arg(owner_url.set(username=service)))
+        assert out.exit_code == 2 and "never as the application's role" in one_error_line(out.stderr)
+        # A database below 0010 lacks memctl_admin's policy: its members are refused, not shown nothing.
+        assert cli("downgrade", "0009", "--yes", "--database-url", u).exit_code == 0
+        out = cli("check-constraints", "--database-url", u)
+        assert out.exit_code == 2 and "below revision 0010" in one_error_line(out.stderr)
+        assert cli("migrate", "--database-url", u).exit_code == 0
+        # Another session holds memories: the command gives up after lock_timeout with exit 75.
+        holder = subprocess.Popen([_psql(), "-X", "-q", "-c", "BEGIN", "-c",
+                                   "LOCK TABLE agent_memory.memories IN ACCESS EXCLUSIVE MODE", "-c",
+                                   "SELECT pg_sleep(60)", asyncpg_dsn(superuser)])
+        try:
+            held = ("SELECT count(*) FROM pg_locks WHERE relation = 'agent_memory.memories'::regclass "
+                    "AND mode = 'AccessExclusiveLock' AND granted")
+            for _ in range(200):
+                if run_sql(superuser, scalar=held):
+                    break
+                time.sleep(0.05)
+            out = runner.invoke(app, ["check-constraints", "--database-url", u], env={"MEMCTL_LOCK_TIMEOUT": "0.5"})
+            assert out.exit_code == 75 and "past lock_timeout" in one_error_line(out.stderr)
+        finally:
+            holder.kill()
+            holder.wait()
+    finally:
+        run_sql(superuser, f'DROP ROLE "{noinherit}"', f'DROP ROLE "{service}"')

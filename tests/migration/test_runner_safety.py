@@ -146,7 +146,7 @@ async def test_lock_timeout_bounds_waits_retries_and_names_the_blocker(fresh_url
         print(f"lock-timeout scenario: reader blocked by the migrator in {seen['blocked']} probes, "
               f"{reads_at_end} reads; {message}")
         assert "revision 0008" in message and "on 3 attempts" in message
-        assert "agent_memory.memories (AccessExclusiveLock)" in message
+        assert "agent_memory.memories (this run wanted AccessExclusiveLock)" in message
         assert f"pid {app.get_server_pid()} 'app holding memories'" in message
         assert err.value.exit_code == 75
         # The reader queued behind the migrator's lock request (the scenario happened), and went on
