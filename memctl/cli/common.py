@@ -6,6 +6,7 @@ loads, so ``memctl --help`` imports neither numpy nor SQLAlchemy.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from memctl.cli.options import Database
+from memctl.cli.options import Database, json_requested
 from memctl.errors import ExitCode, MemctlError
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def begin(command: str) -> None:
     """Start the record of a new invocation (the app's callback calls it before any command)."""
     global _current
     _current = Run(command, dt.datetime.now(dt.UTC))
+    json_requested["value"] = False
 
 
 def current_run() -> Run:
@@ -78,23 +80,35 @@ def confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def fail(exc: BaseException, url: URL | None = None) -> typer.Exit:
-    """Print one error line (password scrubbed) and return the Exit to raise."""
-    from memctl.cli import render
+def _failure(exc: BaseException, url: URL | None) -> tuple[str, ExitCode]:
+    """The one line (password scrubbed) and the exit code of a failure."""
     from memctl.db.engine import first_error_line, scrub
 
     if isinstance(exc, MemctlError):
-        render.error(scrub(str(exc), url))
-        return typer.Exit(exc.exit_code)
+        return scrub(str(exc), url), ExitCode(exc.exit_code)
     if _sqlstate(exc) == LOCK_NOT_AVAILABLE:
-        render.error(scrub(f"another session holds a lock this command needs, past lock_timeout: "
-                           f"{first_error_line(exc)}; try later", url))
-        return typer.Exit(ExitCode.LOCKED)
+        return scrub(f"another session holds a lock this command needs, past lock_timeout: "
+                     f"{first_error_line(exc)}; try later", url), ExitCode.LOCKED
     if isinstance(exc, OSError) and _sqlstate(exc) is None and not hasattr(exc, "orig"):
-        render.error(f"cannot write or read: {exc.strerror or exc}")
-        return typer.Exit(ExitCode.USAGE)
-    render.error(scrub(f"database error: {first_error_line(exc)}", url))
-    return typer.Exit(ExitCode.USAGE)
+        return f"cannot write or read: {exc.strerror or exc}", ExitCode.USAGE
+    return scrub(f"database error: {first_error_line(exc)}", url), ExitCode.USAGE
+
+
+def fail(exc: BaseException, url: URL | None = None) -> typer.Exit:
+    """Print one error line (password scrubbed) on stderr and return the Exit to raise. Under
+    --json a document ``{"error": ..., "run": {...}}`` goes to stdout too: a cron log that appends
+    JSON records every run, the failed ones with their exit code (2, 75) included."""
+    import json
+    import os
+
+    from memctl.cli import render
+
+    message, code = _failure(exc, url)
+    render.error(message)
+    if json_requested["value"]:
+        with contextlib.suppress(OSError):  # the failure may be that stdout cannot be written
+            sys.stdout.write(json.dumps({"error": message, "run": _current.record(code)}) + os.linesep)
+    return typer.Exit(code)
 
 
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout expiry (PostgreSQL docs, Appendix A)
@@ -140,6 +154,7 @@ def run_with_engine(db: Database, fn: Callable[[AsyncEngine, URL], Awaitable[T]]
     try:
         settings = Settings.resolve(db.database_url, db.connect_timeout)
         url = settings.database_url
+        _current.database = mask_url(url) if url is not None else None
         if url is None and not embedded.status(settings.home).running:
             render.note(f"memctl: starting the embedded server in {embedded.status(settings.home).pgdata} "
                         "(no --database-url, MEMCTL_DATABASE_URL or DATABASE_URL)")

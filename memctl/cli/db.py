@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from memctl.cli.common import run_plain
+from memctl.cli.common import finish, run_plain
 from memctl.cli.options import Json
 
 app = typer.Typer(help="Manage the embedded PostgreSQL + pgvector server (data in MEMCTL_HOME).",
@@ -14,13 +14,12 @@ app = typer.Typer(help="Manage the embedded PostgreSQL + pgvector server (data i
 @app.command()
 def start(json_: Json = False) -> None:
     """Start the embedded server (initialising it on first use) and show its status."""
-    from memctl.cli import render
     from memctl.config import home_dir
     from memctl.db import embedded
 
     home = home_dir()
     run_plain(lambda: embedded.start(home))
-    render.emit(embedded.status(home), as_json=json_)
+    finish(embedded.status(home), as_json=json_)
 
 
 @app.command()
@@ -33,17 +32,16 @@ def stop(json_: Json = False) -> None:
     home = home_dir()
     if not run_plain(lambda: embedded.stop(home)):
         render.note("the embedded server was not running")
-    render.emit(embedded.status(home), as_json=json_)
+    finish(embedded.status(home), as_json=json_)
 
 
 @app.command()
 def status(json_: Json = False) -> None:
     """Show whether the embedded server is initialised and running."""
-    from memctl.cli import render
     from memctl.config import home_dir
     from memctl.db import embedded
 
-    render.emit(embedded.status(home_dir()), as_json=json_)
+    finish(embedded.status(home_dir()), as_json=json_)
 
 
 @app.command()

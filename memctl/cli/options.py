@@ -28,9 +28,19 @@ ConnectTimeout = Annotated[float | None, typer.Option(
     "--connect-timeout", metavar="SECONDS", min=0, show_default=False,
     help="Give up connecting after this long (default: the URL's connect_timeout, else PGCONNECT_TIMEOUT, "
          "else 10; 0: no limit).")]
+# Whether the command in progress was asked for --json (so a failure is a JSON document too).
+json_requested = {"value": False}
+
+
+def _remember_json(value: bool) -> bool:
+    json_requested["value"] = bool(value)
+    return value
+
+
 Json = Annotated[bool, typer.Option(
-    "--json", help="Print the result as JSON on stdout: one line per run when stdout is not a terminal "
-                   "(cron appends parse line by line), with started_at, finished_at, database, version, exit code.")]
+    "--json", callback=_remember_json,
+    help="Print the result as JSON on stdout: one line per run when stdout is not a terminal (cron appends "
+         "parse line by line), with started_at, finished_at, database, version, exit code; a failure too.")]
 Csv = Annotated[bool, typer.Option("--csv", help="Print the result's main table as CSV on stdout.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 Model = Annotated[str | None, typer.Option(

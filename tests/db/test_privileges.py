@@ -74,7 +74,7 @@ def test_plain_owner_refused_up_front_then_every_command_works_after_the_admin_s
 
     # Without the extension: refused before anything is written, with the administrator's SQL.
     out = cli("migrate", "--json", "--database-url", u)
-    assert out.exit_code == 2 and out.stdout == ""
+    assert out.exit_code == 2 and json.loads(out.stdout)["run"]["exit_code"] == 2
     assert "CREATE EXTENSION vector" in one_error_line(out.stderr) and f'GRANT memctl_admin TO "{role}"' in out.stderr
     assert run_sql(superuser, scalar="SELECT to_regnamespace('agent_memory')") is None
 

@@ -146,7 +146,14 @@ async def test_two_cron_runs_appended_to_one_file_parse_line_by_line(scratch_mig
                 stdout=out, stderr=asyncio.subprocess.PIPE)
             await proc.wait()
         assert proc.returncode == 0
-    runs = [json.loads(line) for line in log.read_text().splitlines()]
+    with log.open("a") as out:  # a night the database is down: recorded too, with its exit code
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "memctl", "maintain", "--json", "--database-url", "postgresql://u:pw-x1@127.0.0.1:1/db",
+            stdout=out, stderr=asyncio.subprocess.PIPE)
+        await proc.wait()
+    *runs, down = [json.loads(line) for line in log.read_text().splitlines()]
+    assert down["run"]["exit_code"] == 2 == proc.returncode and "cannot connect" in down["error"]
+    assert "pw-x1" not in json.dumps(down) and down["run"]["database"] == "postgresql+asyncpg://u:***@127.0.0.1:1/db"
     assert len(runs) == 2 and all(r["dry_run"] and r["run"]["exit_code"] == 0 for r in runs)
     for r in runs:
         assert r["run"]["command"] == "maintain" and r["run"]["memctl_version"]
