@@ -22,7 +22,8 @@ from memctl.models.ddl import ADMIN_POLICY, ADMIN_ROLE, APP_ROLE
 _ROLE = """
 SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole, current_database() AS database,
        coalesce(pg_has_role(r.oid, (SELECT oid FROM pg_roles WHERE rolname = :admin), 'USAGE'), false) AS admin,
-       (SELECT count(*) FROM pg_policy WHERE polname = :policy) AS admin_policies,
+       (SELECT count(*) FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+         WHERE p.polname = :policy AND c.relnamespace = to_regnamespace(:schema)) AS admin_policies,
        (SELECT count(*) FROM pg_class c WHERE c.relnamespace = to_regnamespace(:schema) AND c.relrowsecurity)
            AS rls_tables,
        pg_has_role(r.oid, coalesce((SELECT nspowner FROM pg_namespace WHERE nspname = :schema), r.oid), 'USAGE')
