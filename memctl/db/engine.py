@@ -58,6 +58,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 # sets its own, --lock-timeout); past it PostgreSQL cancels the wait (SQLSTATE 55P03), exit 75.
 COMMAND_LOCK_TIMEOUT_S = 30.0
 NO_LIMIT_S = 86400.0  # libpq's connect_timeout=0 means "wait indefinitely"; a day stands for it
+TENANT_SETTING = "app.current_org_id"  # read by agent_memory.current_org_id() (schema.md rule 2)
 MEMCTL_ONLY = ("connect_timeout",)  # libpq parameters asyncpg would send to the server as settings
 
 
@@ -106,7 +107,18 @@ def make_engine(url: URL, *, pool_size: int = 5, connect_timeout: float | None =
     def _register(dbapi_connection, _record):  # pragma: no cover - exercised by every test
         dbapi_connection.run_async(_register_codecs)
 
+    @event.listens_for(engine.sync_engine, "reset")
+    def _forget_tenant(dbapi_connection, _record, reset_state):
+        # Every connection goes back to the pool without a tenant: a session-level set_config of
+        # app.current_org_id (not org_scope's transaction-local one) must not reach the next user.
+        if not reset_state.terminate_only:
+            dbapi_connection.run_async(_reset_tenant)
+
     return engine
+
+
+async def _reset_tenant(conn: asyncpg.Connection) -> None:
+    await conn.execute(f"SELECT set_config('{TENANT_SETTING}', '', false)")
 
 
 async def _register_codecs(conn: asyncpg.Connection) -> None:

@@ -6,6 +6,7 @@ import uuid
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 from memctl.db.engine import make_engine
 from memctl.errors import ConfigError, DatasetError
@@ -86,3 +87,15 @@ async def test_sessions_and_bad_input(service):
             await uow.memories.add(agent_a, "bad vector", embedding=np.zeros(10, dtype=np.float32))
     async with org_scope(engine, uuid.uuid4()) as uow:  # an organisation that does not exist sees nothing
         assert await uow.memories.hot() == []
+
+
+async def test_a_pooled_connection_never_carries_a_tenant_to_the_next_checkout(service):
+    engine, (org_a, agent_a), _b = service
+    async with org_scope(engine, org_a) as uow:
+        await uow.memories.add(agent_a, "seen only by org A", embedding=unit(7))
+        # A careless service sets the tenant for the session, not the transaction:
+        await uow.conn.execute(text("SELECT set_config('app.current_org_id', :o, false)"), {"o": str(org_a)})
+    for _ in range(3):  # whichever pooled connection comes next, with no organisation set
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT current_setting('app.current_org_id', true)"))).scalar() == ""
+            assert (await conn.execute(text("SELECT count(*) FROM agent_memory.memories"))).scalar() == 0
