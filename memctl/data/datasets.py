@@ -18,6 +18,7 @@ import numpy as np
 
 from memctl.errors import ConfigError, DatasetError
 from memctl.models.embeddings import DEFAULT_MODEL_DIM, DEFAULT_MODEL_NAME
+from memctl.models.memory import MAX_CONTENT_CHARS
 
 
 @dataclass
@@ -71,7 +72,9 @@ def _rows(data, key: str, limit: int | None) -> np.ndarray:
     with data.zip.open(f"{key}.npy") as fp:
         reader = _HEADER_READERS.get(np.lib.format.read_magic(fp))
         shape, fortran, dtype = reader(fp) if reader else ((), True, None)
-        if fortran or not shape or dtype.hasobject:
+        if not shape:
+            return data[key]  # a 0-d array: nothing to slice (the caller says what is wrong)
+        if fortran or dtype.hasobject:
             return data[key][:limit]
         n = min(limit, shape[0])
         count = n * int(np.prod(shape[1:], dtype=np.int64))
@@ -93,9 +96,30 @@ def load_npz(path: Path, limit: int | None = None) -> Dataset:
             raise DatasetError(f"{path} lacks {', '.join(sorted(missing))} (expected texts, embeddings, model)")
         texts = _rows(data, "texts", limit)
         emb = _rows(data, "embeddings", limit)
-        model = str(data["model"])
-    return _checked(Dataset([str(t) for t in texts], np.ascontiguousarray(emb, dtype=np.float32),
-                            model, str(path)))
+        model = data["model"]
+    return _checked(Dataset(_texts(texts, path), _matrix(emb, path, "embeddings"), _model_name(model, path),
+                            str(path)))
+
+
+def _texts(texts: np.ndarray, path: Path) -> list[str]:
+    if texts.ndim != 1 or texts.dtype.kind != "U":
+        kind = "bytes (decode them first)" if texts.dtype.kind == "S" else f"{texts.dtype} of shape {texts.shape}"
+        raise DatasetError(f"{path}: texts must be a 1-D array of unicode strings, got {kind}")
+    return texts.tolist()
+
+
+def _matrix(values: np.ndarray, path: Path, key: str) -> np.ndarray:
+    if values.dtype.kind not in "fiu":
+        raise DatasetError(f"{path}: {key} must be numbers, got {values.dtype}")
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def _model_name(model: np.ndarray, path: Path) -> str:
+    name = model.item() if model.ndim == 0 and model.dtype.kind == "U" else None
+    if not name or not name.strip() or "\x00" in name or len(name) > 200:
+        raise DatasetError(f"{path}: model must be one non-empty string (the embedding model's name), got "
+                           f"{model.dtype} of shape {model.shape}")
+    return name
 
 
 def load_queries(path: Path, limit: int | None = None) -> np.ndarray:
@@ -103,8 +127,7 @@ def load_queries(path: Path, limit: int | None = None) -> np.ndarray:
     with _open(path) as data:
         if "query_embeddings" not in data.files:
             raise DatasetError(f"{path} has no query_embeddings")
-        q = _rows(data, "query_embeddings", limit)
-    q = np.ascontiguousarray(q, dtype=np.float32)
+        q = _matrix(_rows(data, "query_embeddings", limit), path, "query_embeddings")
     if q.ndim != 2 or not np.isfinite(q).all():
         raise DatasetError(f"{path}: query_embeddings must be a finite (q, d) array")
     return q
@@ -129,9 +152,23 @@ def _checked(ds: Dataset) -> Dataset:
                            f"got {emb.shape}")
     if not np.isfinite(emb).all():
         raise DatasetError(f"{ds.source}: embeddings contain NaN or infinity")
-    if any(not t.strip() for t in ds.texts):
-        raise DatasetError(f"{ds.source}: a text is empty")
+    for i, t in enumerate(ds.texts):
+        problem = ("is empty" if not t.strip() else "holds a NUL character" if "\x00" in t
+                   else f"is longer than {MAX_CONTENT_CHARS} characters (S3)" if len(t) > MAX_CONTENT_CHARS
+                   else None)
+        if problem is None:
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError:
+                problem = "is not valid Unicode (a lone surrogate)"
+        if problem:
+            raise DatasetError(f"{ds.source}: text {i} {problem}")
     return ds
+
+
+def zero_rows(embeddings: np.ndarray) -> np.ndarray:
+    """Indices of the all-zero rows of ``embeddings`` (n, d): they have no cosine distance (pgvector)."""
+    return np.flatnonzero(~embeddings.any(axis=1))
 
 
 _WORDS = (

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memctl.data import registry
-from memctl.data.datasets import Dataset
+from memctl.data.datasets import Dataset, zero_rows
 from memctl.db.privileges import require_all_rows
 from memctl.errors import ConfigError, DatasetError, NotFound
 from memctl.migration.revisions import ensure_migrated
@@ -159,13 +159,17 @@ def _assign(ds: Dataset, tenants: list[_Tenant], skew: bool, salt: int) -> list[
 
 async def _resolve_model(conn: AsyncConnection, ds: Dataset) -> tuple[ModelSpec, bool]:
     try:
-        model = await registry.get_model(conn, ds.model)
+        model, registered = await registry.get_model(conn, ds.model), False
     except NotFound:
-        return await registry.register_model(conn, ds.model, ds.dim), True
+        model, registered = await registry.register_model(conn, ds.model, ds.dim), True
     if model.dim != ds.dim:
         raise DatasetError(f"model {ds.model!r} is registered with dimension {model.dim}, "
                            f"the dataset's embeddings have {ds.dim}: nothing written")
-    return model, False
+    zeros = zero_rows(ds.embeddings) if model.distance == "cosine" else []
+    if len(zeros):
+        raise DatasetError(f"{ds.source}: embedding {zeros[0]} (and {len(zeros) - 1} more) is a zero vector, which has "
+                           f"no cosine distance (model {ds.model!r}): nothing written")
+    return model, registered
 
 
 _INSERT = f"""

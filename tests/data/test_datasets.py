@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -33,3 +35,41 @@ def test_damaged_member_is_one_dataset_error(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(DatasetError, match="cannot read"):
         load_npz(path)
+
+
+def bad_datasets(tmp_path: Path) -> dict[str, Path]:
+    """One .npz per way a dataset can be wrong (issue 12's probes), each a file on disk."""
+    good = {"texts": np.array(["a", "b"]), "embeddings": np.ones((2, 4), np.float32), "model": np.array("m")}
+    variants = {
+        "bytes texts": {"texts": np.array([b"a", b"b"])},
+        "object texts": {"texts": np.array(["a", 1], dtype=object)},
+        "0-d texts": {"texts": np.array("ab")},
+        "string embeddings": {"embeddings": np.array([["x"] * 4] * 2)},
+        "array model name": {"model": np.array(["a", "b"])},
+        "empty model name": {"model": np.array("")},
+        "NUL in text": {"texts": np.array(["a\x00b", "c"])},
+        "lone surrogate": {"texts": np.array(["a\ud800", "c"])},
+        "over-long text": {"texts": np.array(["x" * 9000, "c"])},
+        "NaN embedding": {"embeddings": np.array([[np.nan] * 4, [1.0] * 4], np.float32)},
+    }
+    out = {}
+    for name, change in variants.items():
+        path = tmp_path / (name.replace(" ", "_") + ".npz")
+        np.savez(path, **{**good, **change})
+        out[name] = path
+    (tmp_path / "empty.npz").write_bytes(b"")
+    out["empty file"] = tmp_path / "empty.npz"
+    crc = tmp_path / "crc.npz"
+    np.savez(crc, **good)
+    raw = bytearray(crc.read_bytes())
+    raw[raw.find(b"\x93NUMPY") + 60] ^= 0xFF  # inside the first member's data: its CRC no longer matches
+    crc.write_bytes(bytes(raw))
+    out["corrupt zip CRC"] = crc
+    return out
+
+
+def test_every_bad_dataset_is_one_dataset_error_naming_the_file(tmp_path):
+    for name, path in bad_datasets(tmp_path).items():
+        with pytest.raises(DatasetError) as err:
+            load_npz(path)
+        assert str(path) in str(err.value) and "\n" not in str(err.value), name

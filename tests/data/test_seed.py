@@ -3,10 +3,17 @@
 import numpy as np
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
+from memctl.cli import app
 from memctl.data.datasets import Dataset, load_npz, synthetic
 from memctl.data.seed import seed
 from memctl.errors import DatasetError
+from memctl.models.embeddings import DEFAULT_MODEL_NAME
+from tests.cli import one_error_line
+from tests.conftest import url_arg
+from tests.data.test_datasets import bad_datasets
+from tests.db.test_privileges import run_sql
 
 SLICE = 2000
 
@@ -87,3 +94,18 @@ def test_synthetic_is_unit_and_clustered():
     sims = ds.embeddings @ ds.embeddings.T
     assert (sims > 0.8).mean() > 0.15  # about a quarter of pairs share a cluster
     assert len(set(ds.texts)) == 500
+
+
+def test_bad_inputs_exit_2_in_one_line_and_write_nothing(migrated, db_url, tmp_path):
+    files = bad_datasets(tmp_path)
+    zero = tmp_path / "zero.npz"  # valid as a file; but the default model is cosine
+    np.savez(zero, texts=np.array(["zero one", "zero two"]), embeddings=np.zeros((2, 384), np.float32),
+             model=np.array(DEFAULT_MODEL_NAME))
+    files["zero vector under cosine"] = zero
+    count = "SELECT (SELECT count(*) FROM agent_memory.memories) + (SELECT count(*) FROM agent_memory.embedding_models)"
+    before = run_sql(db_url, scalar=count)
+    for name, path in files.items():
+        out = CliRunner().invoke(app, ["seed", "--dataset", str(path), "--database-url", url_arg(db_url)])
+        assert out.exit_code == 2 and out.stdout == "", (name, out.stderr)
+        assert str(path) in one_error_line(out.stderr), name
+    assert run_sql(db_url, scalar=count) == before
