@@ -119,12 +119,15 @@ def rls_statements(table: str) -> list[str]:
 
 
 def grant_statements() -> list[str]:
-    """Privileges of ``memory_app`` (DML on tenant tables, read-only on embedding_models) and of
+    """Privileges of ``memory_app`` (DML on tenant tables, read-only on embedding_models, no new
+    organisations) and of
     ``memctl_admin`` (DML on every table)."""
     return [
         f"GRANT USAGE ON SCHEMA {SCHEMA} TO {APP_ROLE}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {APP_ROLE}",
         f"REVOKE INSERT, UPDATE, DELETE ON {SCHEMA}.embedding_models FROM {APP_ROLE}",
+        # provisioning organisations is memctl's job, not a tenant's (revision 0011)
+        f"REVOKE INSERT ON {SCHEMA}.organizations FROM {APP_ROLE}",
         f"GRANT USAGE ON SCHEMA {SCHEMA} TO {ADMIN_ROLE}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {ADMIN_ROLE}",
     ]

@@ -7,6 +7,7 @@ import uuid
 import numpy as np
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from memctl.db.engine import make_engine
 from memctl.errors import ConfigError, DatasetError
@@ -99,3 +100,13 @@ async def test_a_pooled_connection_never_carries_a_tenant_to_the_next_checkout(s
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT current_setting('app.current_org_id', true)"))).scalar() == ""
             assert (await conn.execute(text("SELECT count(*) FROM agent_memory.memories"))).scalar() == 0
+
+
+async def test_the_application_cannot_create_organisations_nor_learn_their_slugs(service, app_login):
+    engine, _a, _b = service
+    for slug in ("repo-b", "brand-new"):  # an existing slug, and a free one: the same refusal
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError) as err:
+                await conn.execute(text("INSERT INTO agent_memory.organizations (slug, name) VALUES (:s, :s)"),
+                                   {"s": slug})
+        assert "permission denied for table organizations" in str(err.value) and "duplicate" not in str(err.value)
