@@ -32,7 +32,7 @@ SELECT i.relname
 
 async def repair_invalid_indexes(engine: AsyncEngine, dry_run: bool = False,
                                  lock_timeout_s: float | None = None) -> list[str]:
-    """Drop leftover ``_ccnew``/``_ccold`` copies (``DROP INDEX CONCURRENTLY``) and rebuild every
+    """Drop leftover ``_ccnew``/``_ccold`` copies (``DROP INDEX CONCURRENTLY``), then rebuild every
     other INVALID index of agent_memory (``REINDEX INDEX CONCURRENTLY``); one line per index,
     'dropped agent_memory.x' or 'rebuilt agent_memory.x' ('would ...' with ``dry_run``).
     ``lock_timeout_s`` bounds each wait (a concurrent rebuild waits for older transactions: a lock
@@ -44,7 +44,9 @@ async def repair_invalid_indexes(engine: AsyncEngine, dry_run: bool = False,
             await conn.execute(text("SELECT set_config('lock_timeout', :t, false)"),
                                {"t": f"{int(round(lock_timeout_s * 1000))}ms"})
         quote = conn.dialect.identifier_preparer.quote
-        for index in (await conn.execute(text(INVALID_INDEXES + " ORDER BY 1"))).scalars().all():
+        invalid = (await conn.execute(text(INVALID_INDEXES + " ORDER BY 1"))).scalars().all()
+        # Leftover copies first: a rebuild that fails again must not find (and stack on) old ones.
+        for index in sorted(invalid, key=lambda i: not _LEFTOVER.search(i)):
             name = f"{quote(SCHEMA)}.{quote(index)}"
             leftover = bool(_LEFTOVER.search(index))
             if not dry_run:

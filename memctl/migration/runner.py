@@ -178,6 +178,29 @@ async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
         await asyncio.sleep(guard.backoff_s * 2 ** (attempt - 1))
 
 
+# What the data must satisfy before a revision can be undone: revision -> (a query counting the rows
+# that would make its downgrade fail half-way, what they are). 0009 made token_hash unique per
+# organisation; its downgrade restores UNIQUE (token_hash), which a hash shared by two organisations
+# breaks (and a failed concurrent build would leave an INVALID index behind).
+DOWNGRADE_NEEDS = {
+    "0009": ("SELECT count(*) FROM (SELECT token_hash FROM agent_memory.api_tokens GROUP BY token_hash "
+             "HAVING count(*) > 1) shared", "api token hash(es) used by more than one organisation (undoing 0009 "
+             "restores UNIQUE (token_hash))"),
+}
+
+
+async def _check_downgrade_data(engine: AsyncEngine, undone: list[str], target: str) -> None:
+    """Raise ConfigError, before anything changes, when the data stops a revision of ``undone``
+    from being undone (:data:`DOWNGRADE_NEEDS`), with the offending rows counted."""
+    async with engine.connect() as conn:
+        for revision in reversed(undone):
+            if revision in DOWNGRADE_NEEDS:
+                sql, what = DOWNGRADE_NEEDS[revision]
+                count = (await conn.execute(text(sql))).scalar()
+                if count:
+                    raise ConfigError(f"downgrade to {target} refused, nothing changed: {count} {what}")
+
+
 async def _position(engine: AsyncEngine, target: str, up: bool, script_location: Path | None) -> tuple[str, str | None]:
     """(the revision that was being applied or undone, the revision the database is at)."""
     at = await current_revision(engine)
@@ -226,6 +249,7 @@ async def downgrade(engine: AsyncEngine, target: str, guard: Guard = Guard(),
         if order.index(after) > order.index(before):
             raise ConfigError(f"{target} is above the current revision {before or 'base'}: "
                               "downgrade goes down (use memctl migrate to go up)")
+        await _check_downgrade_data(engine, path_between(after, before, script_location), target)
         attempts = await _guarded(engine, cfg, command.downgrade, after or "base", guard, script_location)
         now = await current_revision(engine)
     undone = list(reversed(path_between(after, before, script_location))) if before != now else []

@@ -13,7 +13,7 @@ from sqlalchemy.util import await_only
 
 from memctl.db.engine import asyncpg_dsn, make_engine
 from memctl.db.locks import lock_key
-from memctl.errors import LockHeld, LockTimeout, MigrationFailed
+from memctl.errors import ConfigError, LockHeld, LockTimeout, MigrationFailed
 from memctl.migration import runner as migrate
 from memctl.migration.revisions import head_revision, ordered, script_directory, stored_checksums
 from memctl.migration.runner import Guard
@@ -272,3 +272,33 @@ async def test_invalid_index_from_killed_concurrent_build_is_rebuilt_on_next_run
         await old_snapshot.close()
         await admin.close()
         await engine.dispose()
+
+
+async def test_a_downgrade_the_data_forbids_is_refused_and_a_forced_invalid_index_is_repaired(scratch_migrated):
+    engine, _url = scratch_migrated
+    async with engine.begin() as conn:  # one token hash in two organisations: legal since 0009
+        for slug in ("tok-a", "tok-b"):
+            await conn.execute(text(
+                "WITH o AS (INSERT INTO agent_memory.organizations (slug, name) VALUES (:s, :s) RETURNING id) "
+                "INSERT INTO agent_memory.api_tokens (org_id, name, token_hash, token_prefix) "
+                "SELECT id, 'ci', repeat('a', 64), :p FROM o"), {"s": slug, "p": slug[-1] * 8})
+    before = await live_snapshot(engine)
+    with pytest.raises(ConfigError, match="refused, nothing changed: 1 api token hash"):
+        await migrate.downgrade(engine, "0008")
+    assert await migrate.current_revision(engine) == head_revision()
+    assert diff(before, await live_snapshot(engine)) == []
+
+    async with engine.begin() as conn:  # an index left INVALID, and a stale leftover of an earlier repair
+        await conn.execute(text("UPDATE pg_index SET indisvalid = false "
+                                "WHERE indexrelid = 'agent_memory.ix_memories_org_id_category'::regclass"))
+        await conn.execute(text("CREATE INDEX ix_memories_org_id_category_ccnew ON agent_memory.memories (org_id)"))
+        await conn.execute(text("UPDATE pg_index SET indisvalid = false "
+                                "WHERE indexrelid = 'agent_memory.ix_memories_org_id_category_ccnew'::regclass"))
+    result = await migrate.upgrade(engine)
+    assert result.after == head_revision()
+    assert result.repaired == ["dropped agent_memory.ix_memories_org_id_category_ccnew",
+                               "rebuilt agent_memory.ix_memories_org_id_category"]
+    async with engine.connect() as conn:
+        assert (await conn.execute(text(INVALID_INDEXES))).scalar() == 0
+        leftovers = "SELECT count(*) FROM pg_class WHERE relname ~ '_cc(new|old)[0-9]*$'"
+        assert (await conn.execute(text(leftovers))).scalar() == 0
