@@ -39,7 +39,8 @@ _LAZY = {
     **dict.fromkeys(("Dataset", "load_npz", "load_queries", "synthetic"), "memctl.data.datasets"),
     **dict.fromkeys(("MaintainOptions", "MaintainResult"), "memctl.maintenance.types"),
     "maintain": "memctl.maintenance.run",
-    **dict.fromkeys(("Guard", "MigrationResult", "current_revision", "downgrade", "history", "stamp", "upgrade"),
+    **dict.fromkeys(("Guard", "MigrationResult", "current_revision", "downgrade", "history", "rows_lost", "stamp",
+                     "upgrade"),
                     "memctl.migration.runner"),
     **dict.fromkeys(("downgrade_sql", "upgrade_sql"), "memctl.migration.offline"),
     "head_revision": "memctl.migration.revisions",
@@ -54,7 +55,8 @@ __all__ = [
     "MaintainResult", "MemctlError", "MigrationFailed", "MigrationResult", "NotFound", "SchemaNotReady",
     "SeedResult", "Settings", "VerifyResult", "Violation", "bench_hnsw", "check_constraints",
     "current_revision", "downgrade", "downgrade_sql", "engine_for", "head_revision", "history", "load_npz",
-    "load_queries", "maintain", "make_engine", "mask_url", "resolve_url", "seed", "stamp", "synthetic", "upgrade",
+    "load_queries", "maintain", "make_engine", "mask_url", "resolve_url", "rows_lost", "seed", "stamp", "synthetic",
+    "upgrade",
     "upgrade_sql", "verify_schema",
 ]
 
@@ -91,6 +93,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         current_revision,
         downgrade,
         history,
+        rows_lost,
         stamp,
         upgrade,
     )

@@ -147,10 +147,14 @@ def downgrade(
         metavar="REV", help="Target revision ('base' removes everything; head-1 one step down); with --sql "
                             "also FROM:TO.")],
     sql: Sql = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run",
+        help="Say what would be undone and the rows of every table it would drop; change nothing.")] = False,
     yes: Yes = False,
     json_: Json = False,
 ) -> None:
-    """Downgrade the schema to REV ('base' drops every object of agent_memory, data included)."""
+    """Downgrade the schema to REV ('base' drops every object of agent_memory, data included).
+    It lists the rows of every table it would drop, in the question, in its result and with --dry-run."""
     from memctl.cli import render
     from memctl.migration import runner
     from memctl.migration.offline import downgrade_sql
@@ -159,9 +163,16 @@ def downgrade(
     if sql:
         typer.echo(run_plain(lambda: downgrade_sql(revision, guard=guard)), nl=False)
         return
-    if not yes and not confirm(f"Downgrade to {revision}? Tables dropped on the way lose their data"):
-        render.error("aborted: nothing changed")
-        raise typer.Exit(ExitCode.ABORTED)
+    if dry_run:
+        finish(run_with_engine(db, lambda engine, _url: runner.downgrade(engine, revision, guard, dry_run=True)),
+               as_json=json_)
+        return
+    if not yes:
+        lost = run_with_engine(db, lambda engine, _url: runner.rows_lost(engine, revision))
+        tables = ", ".join(f"{t} ({n:,} rows)" for t, n in lost.items()) or "none"
+        if not confirm(f"Downgrade to {revision}? These tables are dropped with their rows: {tables}"):
+            render.error("aborted: nothing changed")
+            raise typer.Exit(ExitCode.ABORTED)
     finish(run_with_engine(db, lambda engine, _url: runner.downgrade(engine, revision, guard)), as_json=json_)
 
 

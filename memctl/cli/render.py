@@ -145,6 +145,9 @@ def _(result: MigrationResult) -> list[Section]:
     out = [Section("Migration", ["direction", "from", "to", "revisions run", "attempts"], rows)]
     if result.repaired:
         out.append(Section("INVALID indexes repaired first", ["action"], [[r] for r in result.repaired]))
+    if result.rows_lost:
+        out.append(Section("Tables dropped" + (" (would be)" if "dry-run" in result.direction else ""),
+                           ["table", "rows"], [[t, n] for t, n in result.rows_lost.items()]))
     return out
 
 

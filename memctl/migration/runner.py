@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +70,8 @@ class RevisionInfo:
 class MigrationResult:
     """Outcome of an upgrade or downgrade: the revision before and after, ``revisions`` run in the
     order they ran (applied by an upgrade, undone by a downgrade), how many attempts the lock
-    timeouts cost, and the INVALID indexes rebuilt or dropped first."""
+    timeouts cost, the INVALID indexes rebuilt or dropped first, and for a downgrade the rows of
+    each table it dropped (table -> rows, counted just before)."""
 
     direction: str
     before: str | None
@@ -77,6 +79,7 @@ class MigrationResult:
     revisions: list[str]
     attempts: int = 1
     repaired: list[str] = field(default_factory=list)
+    rows_lost: dict[str, int] = field(default_factory=dict)
 
 
 def _ms(seconds: float) -> str:
@@ -232,9 +235,34 @@ async def upgrade(engine: AsyncEngine, target: str = "head", guard: Guard = Guar
     return MigrationResult("upgrade", before, now, applied, attempts, repaired)
 
 
+_DROPPED_TABLE = re.compile(r"DROP TABLE (?:IF EXISTS )?agent_memory\.(\w+)")
+
+
+async def rows_lost(engine: AsyncEngine, target: str, script_location: Path | None = None) -> dict[str, int]:
+    """table -> rows it holds now, for every table a downgrade to ``target`` would drop (read from
+    the undone revisions' DOWNGRADE statements): what the prompt, the result and ``--dry-run``
+    show. Counts are what the role sees (RLS applies unless it sees every row)."""
+    after = resolve(target, script_location)
+    before = await current_revision(engine)
+    chain = [None, *ordered(script_location)]
+    if chain.index(after) >= chain.index(before):
+        return {}
+    script = script_directory(script_location)
+    tables = [t for rev in path_between(after, before, script_location)
+              for stmt in getattr(script.get_revision(rev).module, "DOWNGRADE", [])
+              for t in _DROPPED_TABLE.findall(stmt)]
+    counts: dict[str, int] = {}
+    async with engine.connect() as conn:
+        for table in sorted(set(tables)):
+            if (await conn.execute(text("SELECT to_regclass(:t)"), {"t": f"agent_memory.{table}"})).scalar():
+                counts[table] = (await conn.execute(text(f'SELECT count(*) FROM agent_memory."{table}"'))).scalar()
+    return counts
+
+
 async def downgrade(engine: AsyncEngine, target: str, guard: Guard = Guard(),
-                    script_location: Path | None = None) -> MigrationResult:
-    """Downgrade the database to ``target`` ('base' removes every object of agent_memory).
+                    script_location: Path | None = None, dry_run: bool = False) -> MigrationResult:
+    """Downgrade the database to ``target`` ('base' removes every object of agent_memory); with
+    ``dry_run`` only say what would be undone and the rows of every table it would drop.
 
     Same lock and guard as :func:`upgrade`, same errors.
     """
@@ -250,10 +278,14 @@ async def downgrade(engine: AsyncEngine, target: str, guard: Guard = Guard(),
             raise ConfigError(f"{target} is above the current revision {before or 'base'}: "
                               "downgrade goes down (use memctl migrate to go up)")
         await _check_downgrade_data(engine, path_between(after, before, script_location), target)
+        lost = await rows_lost(engine, target, script_location)
+        if dry_run:
+            return MigrationResult("downgrade --dry-run", before, before,
+                                   list(reversed(path_between(after, before, script_location))), 0, rows_lost=lost)
         attempts = await _guarded(engine, cfg, command.downgrade, after or "base", guard, script_location)
         now = await current_revision(engine)
     undone = list(reversed(path_between(after, before, script_location))) if before != now else []
-    return MigrationResult("downgrade", before, now, undone, attempts)
+    return MigrationResult("downgrade", before, now, undone, attempts, rows_lost=lost if undone else {})
 
 
 def _stamp(sync_conn, cfg: Config, target: str | None, script_location: Path | None) -> None:

@@ -84,6 +84,14 @@ def test_main_job_through_the_cli(db_url, dataset_path):
     assert out.exit_code == 0, out.stderr
     seeded = json.loads(out.stdout)
     assert seeded["memories_inserted"] == 1500 and seeded["rows_per_second"] > 0
+    # What a downgrade would destroy, before it does: in --dry-run, in the question, in the result.
+    out = invoke("downgrade", "0002", "--dry-run", "--json", "--database-url", u)
+    plan = json.loads(out.stdout)
+    assert out.exit_code == 0 and plan["rows_lost"]["memories"] == plan["rows_lost"]["memory_embeddings"] == 1500
+    assert plan["after"] == head_revision() and plan["revisions"][-1] == "0003"
+    out = invoke("downgrade", "0002", "--database-url", u, input="n\n")
+    assert out.exit_code == 1 and "memories (1,500 rows)" in out.stderr
+    assert json.loads(invoke("current", "--json", "--database-url", u).stdout)["revisions"][0]["is_current"]
 
     out = invoke("bench-hnsw", "--queries", dataset_path, "-q", 50, "--ef-search", "20,40", "--json",
                  "--database-url", u)
