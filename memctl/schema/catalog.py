@@ -29,6 +29,8 @@ SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
 
 _COLUMNS = """
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull,
+       (SELECT co.collname FROM pg_collation co JOIN pg_type ty ON ty.oid = a.atttypid
+         WHERE co.oid = a.attcollation AND a.attcollation <> ty.typcollation) AS collation,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS default,
        CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END AS generated,
        a.attidentity::text AS attidentity
@@ -52,6 +54,11 @@ SELECT t.relname AS table, i.relname AS index, am.amname AS method, x.indisuniqu
        x.indnullsnotdistinct,
        ARRAY(SELECT pg_get_indexdef(x.indexrelid, k + 1, true)
                FROM generate_subscripts(x.indkey, 1) AS k ORDER BY k) AS keys,
+       ARRAY(SELECT (CASE WHEN o & 1 = 1 THEN 'DESC' ELSE '' END) || (CASE WHEN (o & 2 = 2) <> (o & 1 = 1)
+                      THEN CASE WHEN o & 2 = 2 THEN ' NULLS FIRST' ELSE ' NULLS LAST' END ELSE '' END)
+               FROM unnest(x.indoption) AS o) AS key_options,
+       ARRAY(SELECT coalesce(co.collname, '') FROM unnest(x.indcollation) AS u(oid)
+               LEFT JOIN pg_collation co ON co.oid = u.oid AND co.collname <> 'default') AS key_collations,
        ARRAY(SELECT CASE WHEN oc.opcdefault THEN '' ELSE oc.opcname END
                FROM unnest(x.indclass) WITH ORDINALITY AS u(oid, ord)
                JOIN pg_opclass oc ON oc.oid = u.oid ORDER BY u.ord) AS opclasses,
@@ -88,7 +95,8 @@ SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid) AS definition, t.tgenabled:
 
 _FUNCTIONS = """
 SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS signature,
-       pg_get_function_result(p.oid) AS result, p.provolatile::text AS provolatile, p.prosrc
+       pg_get_function_result(p.oid) AS result, p.provolatile::text AS provolatile, p.prosrc,
+       p.prosecdef, p.proleakproof, coalesce(p.proconfig, '{}') AS proconfig
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = :schema
 """
@@ -96,6 +104,8 @@ SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS s
 _CONTYPES = {"p": "primary_key", "f": "foreign_key", "u": "unique", "c": "check", "x": "exclusion"}
 _POLCMD = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE"}
 _VOLATILITY = {"i": "immutable", "s": "stable", "v": "volatile"}
+# pg_trigger.tgenabled: when the trigger fires (ALTER TABLE ... ENABLE [REPLICA | ALWAYS] TRIGGER)
+_FIRING = {"O": "origin", "D": "disabled", "R": "replica", "A": "always"}
 
 
 @dataclass
@@ -134,14 +144,16 @@ async def read_snapshot(conn: AsyncConnection, schema: str) -> Snapshot:
         snap.add("table", r["relname"], rls_enabled=r["relrowsecurity"], rls_forced=r["relforcerowsecurity"])
     for r in await rows(_COLUMNS):
         snap.add("column", f"{r['relname']}.{r['attname']}", type=r["type"], not_null=r["attnotnull"],
-                 default=r["default"], generated=r["generated"], identity=r["attidentity"] or None)
+                 default=r["default"], generated=r["generated"], identity=r["attidentity"] or None,
+                 collation=r["collation"])
     for r in await rows(_CONSTRAINTS):
         snap.add(_CONTYPES[r["contype"]], f"{r['relname']}.{r['conname']}",
                  definition=r["definition"], validated=r["convalidated"])
     for r in await rows(_INDEXES):
         snap.add("index", f"{r['table']}.{r['index']}", method=r["method"], unique=r["indisunique"],
                  nulls_not_distinct=r["indnullsnotdistinct"], keys=list(r["keys"]),
-                 opclasses=list(r["opclasses"]), with_params=_with_params(r["reloptions"]),
+                 opclasses=list(r["opclasses"]), key_options=list(r["key_options"]),
+                 key_collations=list(r["key_collations"]), with_params=_with_params(r["reloptions"]),
                  predicate=r["predicate"], valid=r["indisvalid"])
     for r in await rows(_POLICIES):
         snap.add("policy", f"{r['relname']}.{r['polname']}", command=_POLCMD[r["polcmd"]],
@@ -149,8 +161,9 @@ async def read_snapshot(conn: AsyncConnection, schema: str) -> Snapshot:
                  with_check=r["check_expr"])
     for r in await rows(_TRIGGERS):
         snap.add("trigger", f"{r['relname']}.{r['tgname']}", definition=r["definition"],
-                 enabled=r["tgenabled"] != "D")
+                 firing=_FIRING[r["tgenabled"]])
     for r in await rows(_FUNCTIONS):
         snap.add("function", r["signature"], result=r["result"],
-                 volatility=_VOLATILITY[r["provolatile"]], body=r["prosrc"].strip())
+                 volatility=_VOLATILITY[r["provolatile"]], body=r["prosrc"].strip(),
+                 security_definer=r["prosecdef"], leakproof=r["proleakproof"], config=sorted(r["proconfig"]))
     return snap

@@ -64,6 +64,18 @@ DRIFTS = [
     (f"CREATE TABLE {S}.rogue (id integer)", "table", f"{S}.rogue"),
     (f"INSERT INTO {S}.embedding_models (name, dim) VALUES ('test/unindexed-8', 8)", "index",
      f"{S}.memory_embeddings.ix_memory_embeddings_hnsw_2"),
+    # Behaviour that hides in attributes (issue 12's misses): a trigger that only fires for replication,
+    # a function that runs as its owner, with its own search_path or LEAKPROOF, a collation, a key order.
+    (f"ALTER TABLE {S}.memories ENABLE REPLICA TRIGGER trg_memories_record_version", "trigger.firing",
+     f"{S}.memories.trg_memories_record_version"),
+    (f"ALTER FUNCTION {S}.current_org_id() SECURITY DEFINER", "function.security_definer", f"{S}.current_org_id()"),
+    (f"ALTER FUNCTION {S}.sha256_hex(text) SET search_path = public", "function.config",
+     f"{S}.sha256_hex(content text)"),
+    (f"ALTER FUNCTION {S}.touch_updated_at() LEAKPROOF", "function.leakproof", f"{S}.touch_updated_at()"),
+    (f'ALTER TABLE {S}.agents ALTER COLUMN name TYPE text COLLATE "C"', "column.collation", f"{S}.agents.name"),
+    (f"DROP INDEX {S}.ix_memories_org_id_agent_id_created_at; CREATE INDEX ix_memories_org_id_agent_id_created_at "
+     f"ON {S}.memories (org_id, agent_id, created_at)", "index.key_options",
+     f"{S}.memories.ix_memories_org_id_agent_id_created_at"),
 ]
 
 
