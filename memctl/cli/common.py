@@ -82,14 +82,14 @@ def confirm(question: str) -> bool:
 
 def _failure(exc: BaseException, url: URL | None) -> tuple[str, ExitCode]:
     """The one line (password scrubbed) and the exit code of a failure."""
-    from memctl.db.engine import first_error_line, scrub
+    from memctl.db.engine import LOCK_NOT_AVAILABLE, first_error_line, scrub, sqlstate
 
     if isinstance(exc, MemctlError):
         return scrub(str(exc), url), ExitCode(exc.exit_code)
-    if _sqlstate(exc) == LOCK_NOT_AVAILABLE:
+    if sqlstate(exc) == LOCK_NOT_AVAILABLE:
         return scrub(f"another session holds a lock this command needs, past lock_timeout: "
                      f"{first_error_line(exc)}; try later", url), ExitCode.LOCKED
-    if isinstance(exc, OSError) and _sqlstate(exc) is None and not hasattr(exc, "orig"):
+    if isinstance(exc, OSError) and sqlstate(exc) is None and not hasattr(exc, "orig"):
         return f"cannot write or read: {exc.strerror or exc}", ExitCode.USAGE
     return scrub(f"database error: {first_error_line(exc)}", url), ExitCode.USAGE
 
@@ -110,17 +110,6 @@ def fail(exc: BaseException, url: URL | None = None) -> typer.Exit:
             sys.stdout.write(json.dumps({"error": message, "run": _current.record(code)}) + os.linesep)
     return typer.Exit(code)
 
-
-LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout expiry (PostgreSQL docs, Appendix A)
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a database error (SQLAlchemy's wrapper or asyncpg's own), else None."""
-    for candidate in (exc, getattr(exc, "orig", None), getattr(getattr(exc, "orig", None), "__cause__", None)):
-        state = getattr(candidate, "sqlstate", None)
-        if state:
-            return state
-    return None
 
 
 def finish(result: Any, clean: bool = True, *, as_json: bool = False, as_csv: bool = False) -> None:
@@ -155,8 +144,9 @@ def run_with_engine(db: Database, fn: Callable[[AsyncEngine, URL], Awaitable[T]]
         settings = Settings.resolve(db.database_url, db.connect_timeout)
         url = settings.database_url
         _current.database = mask_url(url) if url is not None else None
-        if url is None and not embedded.status(settings.home).running:
-            render.note(f"memctl: starting the embedded server in {embedded.status(settings.home).pgdata} "
+        server = embedded.status(settings.home) if url is None else None
+        if server is not None and not server.running:
+            render.note(f"memctl: starting the embedded server in {server.pgdata} "
                         "(no --database-url, MEMCTL_DATABASE_URL or DATABASE_URL)")
 
         async def main() -> T:

@@ -51,7 +51,8 @@ def url() -> None:
     from memctl.config import home_dir
     from memctl.db import embedded
 
-    if not embedded.status(home_dir()).running:
-        render.note(f"memctl: starting the embedded server in {embedded.status(home_dir()).pgdata}")
+    server = embedded.status(home_dir())
+    if not server.running:
+        render.note(f"memctl: starting the embedded server in {server.pgdata}")
     u = run_plain(lambda: embedded.start(home_dir()))
     typer.echo(u.render_as_string(hide_password=True))

@@ -84,7 +84,7 @@ def connect_kwargs(url: URL, timeout_s: float, lock_timeout_s: float | None = No
     settings = {name: os.environ[env] for name, env in (("application_name", "PGAPPNAME"), ("options", "PGOPTIONS"))
                 if env in os.environ and name not in url.query}
     if lock_timeout_s is not None:
-        settings["lock_timeout"] = f"{int(round(lock_timeout_s * 1000))}ms"
+        settings["lock_timeout"] = pg_ms(lock_timeout_s)
     if "application_name" not in url.query:
         settings.setdefault("application_name", "memctl")
     return asyncpg_dsn(url), {"timeout": timeout_s, "server_settings": settings}
@@ -169,6 +169,23 @@ def asyncpg_dsn(url: URL) -> str:
     query = {k: v for k, v in url.query.items() if k not in MEMCTL_ONLY}
     return url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
 
+
+
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout expiry (PostgreSQL docs, Appendix A)
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error (SQLAlchemy's wrapper or asyncpg's own), else None."""
+    for candidate in (exc, getattr(exc, "orig", None), getattr(getattr(exc, "orig", None), "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None)
+        if state:
+            return state
+    return None
+
+
+def pg_ms(seconds: float) -> str:
+    """Seconds as a PostgreSQL duration setting in milliseconds: 1.5 -> '1500ms'."""
+    return f"{int(round(seconds * 1000))}ms"
 
 
 def first_error_line(exc: BaseException) -> str:

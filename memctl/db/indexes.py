@@ -14,6 +14,7 @@ import re
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from memctl.db.engine import pg_ms
 from memctl.models import SCHEMA
 
 _LEFTOVER = re.compile(r"_cc(new|old)\d*$")
@@ -42,7 +43,7 @@ async def repair_invalid_indexes(engine: AsyncEngine, dry_run: bool = False,
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         if lock_timeout_s is not None:
             await conn.execute(text("SELECT set_config('lock_timeout', :t, false)"),
-                               {"t": f"{int(round(lock_timeout_s * 1000))}ms"})
+                               {"t": pg_ms(lock_timeout_s)})
         quote = conn.dialect.identifier_preparer.quote
         invalid = (await conn.execute(text(INVALID_INDEXES + " ORDER BY 1"))).scalars().all()
         # Leftover copies first: a rebuild that fails again must not find (and stack on) old ones.

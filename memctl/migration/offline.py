@@ -15,19 +15,16 @@ from pathlib import Path
 
 from alembic import command
 
+from memctl.db.engine import pg_ms
 from memctl.errors import ConfigError
 from memctl.migration.guard import Guard
 from memctl.migration.revisions import alembic_config, file_checksum, ordered, resolve, script_directory
 
 
-def _ms(seconds: float) -> str:
-    return f"{int(round(seconds * 1000))}ms"
-
-
 def _render(fn, revisions: str, guard: Guard, script_location: Path | None) -> str:
     cfg = alembic_config(script_location)
-    cfg.attributes["lock_timeout"] = _ms(guard.lock_timeout_s)
-    cfg.attributes["statement_timeout"] = _ms(guard.statement_timeout_s)
+    cfg.attributes["lock_timeout"] = pg_ms(guard.lock_timeout_s)
+    cfg.attributes["statement_timeout"] = pg_ms(guard.statement_timeout_s)
     buf = io.StringIO()
     cfg.output_buffer = buf
     fn(cfg, revisions, sql=True)

@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memctl.db.blockers import BlockerWatch
-from memctl.db.engine import first_error_line
+from memctl.db.engine import LOCK_NOT_AVAILABLE, first_error_line, pg_ms, sqlstate
 from memctl.db.indexes import repair_invalid_indexes
 from memctl.db.locks import advisory_lock
 from memctl.db.privileges import require_migration_privileges
@@ -48,7 +48,6 @@ from memctl.migration.revisions import (
 )
 
 LOCK_NAME = "migrate"
-LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout expiry (PostgreSQL docs, Appendix A)
 
 __all__ = ["Guard", "MigrationResult", "RevisionInfo", "current_revision", "downgrade", "head_revision",
            "history", "stamp", "upgrade"]
@@ -82,10 +81,6 @@ class MigrationResult:
     rows_lost: dict[str, int] = field(default_factory=dict)
 
 
-def _ms(seconds: float) -> str:
-    return f"{int(round(seconds * 1000))}ms"
-
-
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at (None: not migrated)."""
     async with engine.connect() as conn:
@@ -105,17 +100,12 @@ def _root(exc: BaseException) -> BaseException:
     return found
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    orig = exc.orig
-    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
-
-
 async def _set_session(conn: AsyncConnection, guard: Guard) -> int:
     """Apply the guard's timeouts to this session (they outlive each revision's commit); its pid."""
     pid = (await conn.execute(text(
         "SELECT pg_backend_pid() FROM (SELECT set_config('lock_timeout', :l, false), "
         "set_config('statement_timeout', :s, false), set_config('application_name', 'memctl migrate', false)) x"),
-        {"l": _ms(guard.lock_timeout_s), "s": _ms(guard.statement_timeout_s)})).scalar()
+        {"l": pg_ms(guard.lock_timeout_s), "s": pg_ms(guard.statement_timeout_s)})).scalar()
     await conn.commit()
     return pid
 
@@ -135,7 +125,7 @@ async def _attempt(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
                 await conn.commit()
             return []
         except SQLAlchemyError as exc:
-            if not isinstance(exc, DBAPIError) or _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+            if not isinstance(exc, DBAPIError) or sqlstate(exc) != LOCK_NOT_AVAILABLE:
                 with contextlib.suppress(Exception):  # never hand a broken session back to the pool
                     await conn.invalidate()
                 raise
@@ -164,7 +154,7 @@ async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
         except CommandError as exc:
             raise ConfigError(f"alembic: {exc}") from None
         except SQLAlchemyError as exc:
-            if isinstance(exc, DBAPIError) and _sqlstate(exc) == LOCK_NOT_AVAILABLE:  # the repair waited too long
+            if isinstance(exc, DBAPIError) and sqlstate(exc) == LOCK_NOT_AVAILABLE:  # the repair waited too long
                 blockers = [f"the INVALID-index repair waited past lock_timeout: {first_error_line(exc)}"]
             else:
                 nxt, at = await _position(engine, target, fn is command.upgrade, script_location)
