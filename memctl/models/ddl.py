@@ -85,6 +85,43 @@ VERSION_TRIGGER_SQL = (
 )
 
 
+# A memory's embeddings carry ``searchable`` = (status = 'active' AND deleted_at IS NULL), so that
+# pgvector's iterative index scan sees the filter and goes on until k searchable rows are found
+# (pgvector README, "Iterative Index Scans"; issue 12: filtering after the scan returned fewer than k).
+# Kept by two triggers (revision 0012); check-constraints reports any disagreement.
+SEARCHABLE_SQL = "(status = 'active' AND deleted_at IS NULL)"
+SYNC_SEARCHABLE_TRIGGER = "trg_memories_sync_searchable"
+EMBEDDING_SEARCHABLE_TRIGGER = "trg_memory_embeddings_searchable"
+SYNC_SEARCHABLE = f"""CREATE OR REPLACE FUNCTION {SCHEMA}.sync_memory_searchable() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE {SCHEMA}.memory_embeddings SET searchable = (NEW.status = 'active' AND NEW.deleted_at IS NULL)
+     WHERE org_id = NEW.org_id AND memory_id = NEW.id;
+    RETURN NEW;
+END
+$$"""
+SYNC_SEARCHABLE_TRIGGER_SQL = (
+    f"CREATE TRIGGER {SYNC_SEARCHABLE_TRIGGER} AFTER UPDATE OF status, deleted_at ON {SCHEMA}.memories "
+    f"FOR EACH ROW WHEN ((OLD.status = 'active' AND OLD.deleted_at IS NULL) IS DISTINCT FROM "
+    f"(NEW.status = 'active' AND NEW.deleted_at IS NULL)) EXECUTE FUNCTION {SCHEMA}.sync_memory_searchable()"
+)
+EMBEDDING_SEARCHABLE = f"""CREATE OR REPLACE FUNCTION {SCHEMA}.memory_embedding_searchable() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    SELECT m.status = 'active' AND m.deleted_at IS NULL INTO NEW.searchable
+      FROM {SCHEMA}.memories m WHERE m.org_id = NEW.org_id AND m.id = NEW.memory_id;
+    NEW.searchable := coalesce(NEW.searchable, true);
+    RETURN NEW;
+END
+$$"""
+EMBEDDING_SEARCHABLE_TRIGGER_SQL = (
+    f"CREATE TRIGGER {EMBEDDING_SEARCHABLE_TRIGGER} BEFORE INSERT ON {SCHEMA}.memory_embeddings "
+    f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.memory_embedding_searchable()"
+)
+
+
 def touch_trigger(table: str) -> str:
     """``CREATE TRIGGER trg_touch_updated_at BEFORE UPDATE ON <table>`` (rule 4)."""
     return (f"CREATE TRIGGER {TOUCH_TRIGGER} BEFORE UPDATE ON {SCHEMA}.{table} "
@@ -118,10 +155,19 @@ def rls_statements(table: str) -> list[str]:
     return stmts
 
 
+# VACUUM, ANALYZE and REINDEX without owning the table: the MAINTAIN privilege of PostgreSQL 17 (revision 0010).
+GRANT_ADMIN_MAINTAIN = f"""DO $$
+BEGIN
+    IF current_setting('server_version_num')::int >= 170000 THEN
+        EXECUTE 'GRANT MAINTAIN ON ALL TABLES IN SCHEMA {SCHEMA} TO {ADMIN_ROLE}';
+    END IF;
+END
+$$"""
+
+
 def grant_statements() -> list[str]:
     """Privileges of ``memory_app`` (DML on tenant tables, read-only on embedding_models, no new
-    organisations) and of
-    ``memctl_admin`` (DML on every table)."""
+    organisations) and of ``memctl_admin`` (DML on every table, and MAINTAIN from PostgreSQL 17)."""
     return [
         f"GRANT USAGE ON SCHEMA {SCHEMA} TO {APP_ROLE}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {APP_ROLE}",
@@ -130,6 +176,7 @@ def grant_statements() -> list[str]:
         f"REVOKE INSERT ON {SCHEMA}.organizations FROM {APP_ROLE}",
         f"GRANT USAGE ON SCHEMA {SCHEMA} TO {ADMIN_ROLE}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {ADMIN_ROLE}",
+        GRANT_ADMIN_MAINTAIN,
     ]
 
 

@@ -5,30 +5,42 @@ from the same DDL give equal snapshots: ``pg_attribute``/``pg_attrdef`` (columns
 generation expressions), ``pg_constraint`` + ``pg_get_constraintdef`` (PK, FK with ON DELETE
 including ``SET NULL (col)``, UNIQUE, CHECK), ``pg_index`` + ``pg_am`` + ``pg_opclass`` +
 ``pg_class.reloptions`` + ``pg_get_expr`` (indexes: method, keys, opclasses, WITH, predicate,
-validity), ``pg_class.relrowsecurity/relforcerowsecurity``, ``pg_policy``, ``pg_trigger`` and
-``pg_proc``. SQLAlchemy's inspector reflects none of opclass, WITH parameters or
-``SET NULL (col)``, which is why memctl reads the catalog itself.
+validity), ``pg_class`` (RLS, persistence, reloptions, owner), ``pg_inherits`` (children in any
+schema), ``pg_policy``, ``pg_trigger``, ``pg_proc`` and ``pg_rules``; the other relations and types
+come from :mod:`~memctl.schema.relations`, the privileges from :mod:`~memctl.schema.acl`.
+Comments are not compared: they change no behaviour, and operators annotate their schemas.
+SQLAlchemy's inspector reflects none of opclass, WITH parameters or ``SET NULL (col)``, which is
+why memctl reads the catalog itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-# category -> {object name -> {attribute -> value}}
-Objects = dict[str, dict[str, Any]]
+from memctl.schema.acl import read_privileges
+from memctl.schema.relations import read_relations
+from memctl.schema.snapshot import OWNER_SQL, SCHEMA_OWNER, Objects, Snapshot
 
-_TABLES = """
-SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
+__all__ = ["Objects", "Snapshot", "read_snapshot"]
+
+_OWNER = OWNER_SQL
+
+_TABLES = f"""
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, c.relpersistence::text AS persistence,
+       coalesce(c.reloptions, '{{}}') AS reloptions, {_OWNER.format(col="c.relowner")} AS owner,
+       ARRAY(SELECT p.relnamespace::regnamespace::text || '.' || p.relname FROM pg_inherits i
+               JOIN pg_class p ON p.oid = i.inhparent WHERE i.inhrelid = c.oid ORDER BY 1) AS inherits,
+       ARRAY(SELECT k.relnamespace::regnamespace::text || '.' || k.relname FROM pg_inherits i
+               JOIN pg_class k ON k.oid = i.inhrelid WHERE i.inhparent = c.oid ORDER BY 1) AS inherited_by
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
 """
 
 _COLUMNS = """
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull,
+       NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = a.attrelid AND k.contype = 'n'
+                      AND k.conkey = ARRAY[a.attnum] AND NOT k.convalidated) AS not_null_validated,
        (SELECT co.collname FROM pg_collation co JOIN pg_type ty ON ty.oid = a.atttypid
          WHERE co.oid = a.attcollation AND a.attcollation <> ty.typcollation) AS collation,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS default,
@@ -93,12 +105,18 @@ SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid) AS definition, t.tgenabled:
  WHERE n.nspname = :schema AND NOT t.tgisinternal
 """
 
-_FUNCTIONS = """
+_FUNCTIONS = f"""
 SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS signature,
+       {_OWNER.format(col="p.proowner")} AS owner,
        pg_get_function_result(p.oid) AS result, p.provolatile::text AS provolatile, p.prosrc,
-       p.prosecdef, p.proleakproof, coalesce(p.proconfig, '{}') AS proconfig
+       p.prosecdef, p.proleakproof, coalesce(p.proconfig, '{{}}') AS proconfig
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = :schema
+"""
+
+# PostgreSQL docs, "pg_rules": every rule but the _RETURN rule of a view.
+_RULES = """
+SELECT tablename, rulename, definition FROM pg_rules WHERE schemaname = :schema
 """
 
 _CONTYPES = {"p": "primary_key", "f": "foreign_key", "u": "unique", "c": "check", "x": "exclusion"}
@@ -106,26 +124,7 @@ _POLCMD = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE
 _VOLATILITY = {"i": "immutable", "s": "stable", "v": "volatile"}
 # pg_trigger.tgenabled: when the trigger fires (ALTER TABLE ... ENABLE [REPLICA | ALWAYS] TRIGGER)
 _FIRING = {"O": "origin", "D": "disabled", "R": "replica", "A": "always"}
-
-
-@dataclass
-class Snapshot:
-    """The catalog of one schema: ``objects[category][name] = {attribute: value}``.
-
-    Categories: table, column, primary_key, foreign_key, unique, check, exclusion, index,
-    policy, trigger, function. Names are ``table`` or ``table.object`` within the schema.
-    """
-
-    schema: str
-    objects: dict[str, Objects] = field(default_factory=dict)
-
-    def add(self, category: str, name: str, **attrs: Any) -> None:
-        """Record one object."""
-        self.objects.setdefault(category, {})[name] = attrs
-
-    def get(self, category: str) -> Objects:
-        """All objects of a category (empty if none)."""
-        return self.objects.get(category, {})
+_PERSISTENCE = {"p": "permanent", "u": "unlogged", "t": "temporary"}
 
 
 def _with_params(reloptions: list[str]) -> dict[str, str]:
@@ -135,15 +134,18 @@ def _with_params(reloptions: list[str]) -> dict[str, str]:
 async def read_snapshot(conn: AsyncConnection, schema: str) -> Snapshot:
     """Snapshot of ``schema`` as seen by ``conn`` (run as a role that can see the whole catalog)."""
     snap = Snapshot(schema)
-    params = {"schema": schema}
+    params = {"schema": schema, "schema_owner": SCHEMA_OWNER}
 
     async def rows(sql: str):
         return (await conn.execute(text(sql), params)).mappings().all()
 
     for r in await rows(_TABLES):
-        snap.add("table", r["relname"], rls_enabled=r["relrowsecurity"], rls_forced=r["relforcerowsecurity"])
+        snap.add("table", r["relname"], rls_enabled=r["relrowsecurity"], rls_forced=r["relforcerowsecurity"],
+                 persistence=_PERSISTENCE[r["persistence"]], options=sorted(r["reloptions"]), owner=r["owner"],
+                 inherits=list(r["inherits"]), inherited_by=list(r["inherited_by"]))
     for r in await rows(_COLUMNS):
         snap.add("column", f"{r['relname']}.{r['attname']}", type=r["type"], not_null=r["attnotnull"],
+                 not_null_validated=r["not_null_validated"],
                  default=r["default"], generated=r["generated"], identity=r["attidentity"] or None,
                  collation=r["collation"])
     for r in await rows(_CONSTRAINTS):
@@ -163,7 +165,11 @@ async def read_snapshot(conn: AsyncConnection, schema: str) -> Snapshot:
         snap.add("trigger", f"{r['relname']}.{r['tgname']}", definition=r["definition"],
                  firing=_FIRING[r["tgenabled"]])
     for r in await rows(_FUNCTIONS):
-        snap.add("function", r["signature"], result=r["result"],
+        snap.add("function", r["signature"], result=r["result"], owner=r["owner"],
                  volatility=_VOLATILITY[r["provolatile"]], body=r["prosrc"].strip(),
                  security_definer=r["prosecdef"], leakproof=r["proleakproof"], config=sorted(r["proconfig"]))
+    for r in await rows(_RULES):
+        snap.add("rule", f"{r['tablename']}.{r['rulename']}", definition=r["definition"])
+    await read_relations(conn, snap)
+    await read_privileges(conn, snap)
     return snap

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from memctl.schema.catalog import Snapshot
+from memctl.schema.snapshot import SCHEMA_ITSELF, Snapshot
 
 
 @dataclass(frozen=True)
@@ -58,30 +58,44 @@ def _summary(category: str, attrs: dict[str, Any]) -> str:
         return f"{attrs['command']} TO {roles} USING ({attrs['using']}) WITH CHECK ({attrs['with_check']})"
     if category == "function":
         return f"RETURNS {attrs['result']} {attrs['volatility']}"
+    if category in ("privileges", "other_role_privileges"):
+        return "; ".join(f"{grantee}: {privileges}" for grantee, privileges in sorted(attrs.items()))
+    if category == "type":
+        detail = attrs["base"] or ", ".join(attrs["labels"] or attrs["attributes"]) or attrs["subtype"] or ""
+        return f"{attrs['kind']} {detail}".strip()
+    if category == "sequence":
+        return f"{attrs['type']} INCREMENT {attrs['increment']}{' CYCLE' if attrs['cycle'] else ''}"
     return "present"
 
 
-# Categories whose missing/extra objects would only repeat a finding on their table.
+# Categories whose missing/extra objects would only repeat a finding on their table (view, type ...).
 _TABLE_SCOPED = ("column", "primary_key", "foreign_key", "unique", "check", "exclusion", "index",
-                 "policy", "trigger")
+                 "policy", "trigger", "rule", "privileges", "other_role_privileges")
+# Categories whose objects own scoped ones (a table's columns, a type's or function's privileges).
+_OWNING = ("table", "view", "materialized_view", "foreign_table", "sequence", "type", "function")
+
+
+def _object(schema: str, name: str) -> str:
+    return qualified("pg_namespace", schema) if name == SCHEMA_ITSELF else qualified(schema, name)
 
 
 def diff(expected: Snapshot, actual: Snapshot) -> list[Finding]:
     """Findings that turn ``actual`` into ``expected``; empty when they agree.
 
-    Objects of a missing or extra table are reported once, as the table.
+    Objects of a missing or extra table (view, sequence ...) are reported once, as the relation.
     """
     findings: list[Finding] = []
     schema = expected.schema
-    exp_tables, act_tables = set(expected.get("table")), set(actual.get("table"))
-    only_one_side = exp_tables ^ act_tables
+    only_one_side = set()
+    for category in _OWNING:
+        only_one_side |= set(expected.get(category)) ^ set(actual.get(category))
     categories = sorted(set(expected.objects) | set(actual.objects))
     for category in categories:
         exp, act = expected.get(category), actual.get(category)
         for name in sorted(set(exp) | set(act)):
-            if category in _TABLE_SCOPED and name.split(".", 1)[0] in only_one_side:
+            if category in _TABLE_SCOPED and (name in only_one_side or name.split(".", 1)[0] in only_one_side):
                 continue
-            obj = qualified(schema, name)
+            obj = _object(schema, name)
             if name not in act:
                 findings.append(Finding(category, obj, _summary(category, exp[name]), None))
             elif name not in exp:

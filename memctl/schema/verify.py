@@ -10,6 +10,7 @@ the distribution checks of :mod:`memctl.schema.citus`.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -64,8 +65,26 @@ async def live_snapshot(engine: AsyncEngine) -> Snapshot:
         return await read_snapshot(conn, SCHEMA)
 
 
+def _without_grants_to(snap: Snapshot, roles: Sequence[str]) -> None:
+    """Drop the ``other_role_privileges`` of ``roles`` from ``snap`` (grants the operator allows)."""
+    objects = snap.get("other_role_privileges")
+    for name in list(objects):
+        for role in roles:
+            objects[name].pop(role, None)
+        if not objects[name]:
+            del objects[name]
+
+
+async def _require_roles(conn, roles: Sequence[str]) -> None:
+    known = set((await conn.execute(text("SELECT rolname FROM pg_roles WHERE rolname = ANY(:r)"),
+                                    {"r": list(roles)})).scalars())
+    unknown = [r for r in roles if r not in known]
+    if unknown:
+        raise ConfigError(f"--allow-grants-to: no role named {', '.join(map(repr, unknown))} on this server")
+
+
 async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
-                        app_role: str | None = None) -> VerifyResult:
+                        app_role: str | None = None, allow_grants_to: Sequence[str] = ()) -> VerifyResult:
     """Compare the live schema with the models; every difference is a :class:`Finding`.
 
     ``url`` is the live database's URL (named in the result, masked); the expected catalog is built
@@ -73,7 +92,10 @@ async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
     ``target``: 'postgres' (default) or 'citus' (also report what blocks distributing by org_id).
     ``app_role``: the role the application uses (it and its members must not escape RLS; default
     memory_app, ``ddl.APP_ROLE``).
-    Raises :class:`~memctl.errors.ConfigError` for an unknown target and
+    ``allow_grants_to``: roles other than memctl's whose grants in the schema are the operator's own
+    business (not reported as ``other_role_privileges``); grants to memory_app, memctl_admin and PUBLIC
+    are always compared.
+    Raises :class:`~memctl.errors.ConfigError` for an unknown target or role and
     :class:`~memctl.errors.DatabaseUnavailable` if the reference cannot be built.
     """
     app_role = ddl.APP_ROLE if app_role is None else app_role
@@ -86,6 +108,7 @@ async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
         pgvector = (await conn.execute(text(
             "SELECT extversion FROM pg_extension WHERE extname = 'vector'"))).scalar()
         models = await registered_models(conn)
+        await _require_roles(conn, allow_grants_to)
         has_schema = (await conn.execute(text(
             "SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": SCHEMA})).scalar()
         integrity = await checksum_findings(conn, revision)
@@ -102,6 +125,7 @@ async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
         return result
     expected = await reference_snapshot(engine, models, head)
     actual = await live_snapshot(engine)
+    _without_grants_to(actual, allow_grants_to)
     result.findings += diff(expected, actual) + roles + citus
     result.checked = dict(Counter({cat: len(objs) for cat, objs in expected.objects.items()}))
     return result

@@ -35,5 +35,7 @@ async def test_app_role_owning_bypassing_or_a_definer_view_are_findings(migrated
         async with migrated.begin() as conn:
             await conn.execute(text("DROP VIEW agent_memory.active_memories, agent_memory.safe_memories"))
             await conn.execute(text("ALTER TABLE agent_memory.memory_tags OWNER TO CURRENT_USER"))
+            # the round trip of ownership took memory_app's grants with it (aclnewowner): put them back
+            await conn.execute(text("GRANT SELECT, INSERT, UPDATE, DELETE ON agent_memory.memory_tags TO memory_app"))
             await conn.execute(text(f'DROP ROLE "{member}"'))
     assert (await verify_schema(migrated, db_url)).clean

@@ -1,9 +1,12 @@
 """verify-schema: clean after migrate; every planted drift reported with the right object."""
 
 import re
+import secrets
 
+import pytest
 from sqlalchemy import text
 
+from memctl.errors import ConfigError
 from memctl.migration.revisions import head_revision
 from memctl.models import ddl
 from memctl.schema import reference
@@ -76,6 +79,36 @@ DRIFTS = [
     (f"DROP INDEX {S}.ix_memories_org_id_agent_id_created_at; CREATE INDEX ix_memories_org_id_agent_id_created_at "
      f"ON {S}.memories (org_id, agent_id, created_at)", "index.key_options",
      f"{S}.memories.ix_memories_org_id_agent_id_created_at"),
+    # Privileges of memctl's roles and PUBLIC (TRUNCATE ignores RLS; UPDATE on the model registry is global).
+    (f"GRANT TRUNCATE ON {S}.memory_tags TO memory_app", "privileges.memory_app", f"{S}.memory_tags"),
+    (f"GRANT UPDATE ON {S}.embedding_models TO memory_app", "privileges.memory_app", f"{S}.embedding_models"),
+    (f"REVOKE SELECT ON {S}.memories FROM memory_app", "privileges.memory_app", f"{S}.memories"),
+    (f"GRANT SELECT ON {S}.users TO PUBLIC", "privileges.PUBLIC", f"{S}.users"),
+    (f"GRANT UPDATE (content) ON {S}.directives TO memory_app", "privileges", f"{S}.directives.content"),
+    (f"REVOKE EXECUTE ON FUNCTION {S}.touch_updated_at() FROM PUBLIC", "privileges.PUBLIC",
+     f"{S}.touch_updated_at()"),
+    (f"GRANT CREATE ON SCHEMA {S} TO memory_app", "privileges.memory_app", f"pg_namespace.{S}"),
+    (f"ALTER FUNCTION {S}.record_memory_version() OWNER TO memctl_admin", "function.owner",
+     f"{S}.record_memory_version()"),
+    # PostgreSQL 18: a NOT NULL constraint that existing rows need not satisfy.
+    (f"ALTER TABLE {S}.consolidation_jobs ADD CONSTRAINT nn_error_message NOT NULL error_message NOT VALID",
+     "column.not_null_validated", f"{S}.consolidation_jobs.error_message"),
+    # Objects memctl does not create, and table attributes that change behaviour.
+    (f"CREATE SEQUENCE {S}.rogue_seq", "sequence", f"{S}.rogue_seq"),
+    (f"ALTER SEQUENCE {S}.embedding_models_id_seq INCREMENT BY 10 CYCLE", "sequence.increment",
+     f"{S}.embedding_models_id_seq"),
+    (f"CREATE TYPE {S}.mood AS ENUM ('calm')", "type", f"{S}.mood"),
+    (f"CREATE DOMAIN {S}.positive AS integer CHECK (VALUE > 0)", "type", f"{S}.positive"),
+    (f"CREATE RULE keep_tags AS ON DELETE TO {S}.memory_tags DO INSTEAD NOTHING", "rule",
+     f"{S}.memory_tags.keep_tags"),
+    (f"CREATE MATERIALIZED VIEW {S}.all_memories AS SELECT id, content FROM {S}.memories", "materialized_view",
+     f"{S}.all_memories"),
+    (f"CREATE VIEW {S}.memory_ids WITH (security_invoker = true) AS SELECT id FROM {S}.memories", "view",
+     f"{S}.memory_ids"),
+    (f"CREATE TABLE public.versions_elsewhere () INHERITS ({S}.memory_versions)", "table.inherited_by",
+     f"{S}.memory_versions"),
+    (f"ALTER TABLE {S}.task_errors SET UNLOGGED", "table.persistence", f"{S}.task_errors"),
+    (f"ALTER TABLE {S}.checkpoints SET (fillfactor = 50)", "table.options", f"{S}.checkpoints"),
 ]
 
 
@@ -136,3 +169,25 @@ async def test_reference_is_built_once_per_key_and_a_changed_input_is_a_new_key(
     changed = await verify_schema(migrated, db_url)
     assert len(builds) == 2
     assert ("function.volatility", f"{S}.current_org_id()") in {(f.kind, f.object) for f in changed.findings}
+
+
+async def test_grants_to_other_roles_are_their_own_kind_and_can_be_allowed(scratch_migrated):
+    engine, url = scratch_migrated
+    role = f"memctl_analytics_{secrets.token_hex(3)}"
+    async with engine.begin() as conn:
+        await conn.execute(text(f'CREATE ROLE "{role}" NOLOGIN'))
+        await conn.execute(text(f'GRANT SELECT ON {S}.agents TO "{role}"'))
+        await conn.execute(text(f"GRANT DELETE ON {S}.embedding_models TO memory_app"))
+    try:
+        seen = await verify_schema(engine, url)
+        assert [(f.kind, f.object, f.actual) for f in seen.findings if f.kind == "other_role_privileges"] == [
+            ("other_role_privileges", f"{S}.agents", f"{role}: SELECT")]
+        allowed = await verify_schema(engine, url, allow_grants_to=[role])
+        # the operator's own role is allowed; the grant to memory_app is still drift
+        assert [(f.kind, f.object) for f in allowed.findings] == [("privileges.memory_app", f"{S}.embedding_models")]
+        with pytest.raises(ConfigError, match="no role named 'nobody_here'"):
+            await verify_schema(engine, url, allow_grants_to=["nobody_here"])
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'REVOKE ALL ON {S}.agents FROM "{role}"'))
+            await conn.execute(text(f'DROP ROLE "{role}"'))
