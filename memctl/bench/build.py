@@ -102,8 +102,8 @@ async def _builds(conn: asyncpg.Connection, dsn: str, model: ModelSpec, pairs: l
                 build_recall = None
                 if truth is not None:
                     await conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")  # restored by the caller's run
-                    stmt = await conn.prepare(f"SELECT id, embedding {model.operator} $1 AS distance FROM {copy.table} "
-                                              f"ORDER BY distance LIMIT {int(k)}")
+                    stmt = await conn.prepare(f"SELECT id AS memory_id, embedding {model.operator} $1 AS distance "
+                                              f"FROM {copy.table} ORDER BY distance LIMIT {int(k)}")
                     hits = [recall(await stmt.fetch(v), truth.ids[i], truth.dists[i], k)[0]
                             for i, v in enumerate(sample)]
                     build_recall = round(float(np.mean(hits)), 4)

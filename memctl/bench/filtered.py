@@ -72,7 +72,7 @@ async def filtered_bench(conn: asyncpg.Connection, model: ModelSpec, index: str,
             truth = await truth_for(org_id)
             for mode, mst in cells:
                 async with session_settings(conn, {"hnsw.iterative_scan": mode, "hnsw.max_scan_tuples": mst}):
-                    q = Queries(model, k, org_id, relaxed=mode == "relaxed_order")
+                    q = Queries(model, k, org_id)
                     plan = access_path(await explain(conn, q.approx, (queries[0], *q.args)), index)
                     stats = await measure(await conn.prepare(q.approx), queries, q.args, truth, k, warmup=5)
                 out.append(FilteredCell(label, slug, rows, round(share, 4), mode, mst, ef_search, plan,

@@ -12,14 +12,16 @@ from memctl.bench.types import DISTANCE_TOLERANCE, Stats
 
 
 def recall(got: list, truth_ids: list[str], truth_dists: np.ndarray, k: int) -> tuple[float, float]:
-    """Recall@k of one query's rows ``got`` ((id, distance) pairs): by id overlap, and by distance
-    (a row counts when within DISTANCE_TOLERANCE of the k-th exact distance; ties are equivalent)."""
+    """Recall@k of one query's rows ``got`` (records with ``memory_id`` and ``distance``): by id
+    overlap, and by distance (a row counts when within DISTANCE_TOLERANCE of the k-th exact
+    distance; ties are equivalent)."""
     expected = min(k, len(truth_ids))
     if expected == 0:
         return 1.0, 1.0
-    by_id = len({str(r[0]) for r in got} & set(truth_ids[:k])) / expected
+    by_id = len({str(r["memory_id"]) for r in got} & set(truth_ids[:k])) / expected
     kth = truth_dists[expected - 1]
-    by_dist = min(sum(1 for r in got if r[1] is not None and r[1] <= kth + DISTANCE_TOLERANCE), expected) / expected
+    by_dist = min(sum(1 for r in got if r["distance"] is not None and r["distance"] <= kth + DISTANCE_TOLERANCE),
+                  expected) / expected
     return by_id, by_dist
 
 

@@ -140,7 +140,7 @@ async def _target(conn: asyncpg.Connection, model: ModelSpec, org_id: uuid.UUID 
         "plan_cache_mode": "force_custom_plan",
     }
     return Target(model, hnsw_index_name("memory_embeddings", model.id), org_id, rows, queries,
-                  Queries(model, opts.k, org_id, relaxed=org_id is not None), settings)
+                  Queries(model, opts.k, org_id), settings)
 
 
 async def _run(conn: asyncpg.Connection, dsn: str, t: Target, opts: BenchOptions, progress: Progress) -> BenchResult:

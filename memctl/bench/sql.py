@@ -1,10 +1,8 @@
 """The SQL a benchmark runs, and how its plans are read.
 
-Queries use the schema's query path (schema.md "Embeddings"): the model's partial expression
-index, ``ORDER BY embedding::vector(d) <=> $1 LIMIT k`` with ``model_id = <id>`` as a literal so
-the partial index's predicate matches. With iterative scans in relaxed order, results are
-re-sorted through a MATERIALIZED CTE with ``ORDER BY distance + 0`` (pgvector README,
-"Iterative Index Scans").
+The measured statement is the services' own (:func:`memctl.repositories.search_sql.search_sql`,
+what ``MemoryRepository.search`` runs), so bench-hnsw measures what services run; the exact
+answer is the same statement with index scans off.
 """
 
 from __future__ import annotations
@@ -17,7 +15,9 @@ from typing import Any
 
 import asyncpg
 
-from memctl.models import SCHEMA, ModelSpec
+from memctl.models import ModelSpec
+from memctl.repositories.search_sql import search_sql
+from memctl.repositories.search_sql import where as search_where
 
 # Settings are GUC name -> value (None: the server's default, RESET); see :func:`session_settings`.
 Settings = Mapping[str, str | int | None]
@@ -60,25 +60,19 @@ def set_statements(values: Settings) -> tuple[str, ...]:
 
 
 def where(model: ModelSpec, org_id: uuid.UUID | None, org_param: int) -> str:
-    """WHERE clause of the model's rows (model_id a literal, so the partial index applies), with
-    ``org_id = $<org_param>`` when an organisation is given."""
-    return f"model_id = {int(model.id)}" + (f" AND org_id = ${org_param}" if org_id else "")
+    """WHERE clause of the rows a search of ``model`` sees (the services' own,
+    :func:`memctl.repositories.search_sql.where`), with ``org_id = $<org_param>`` when an
+    organisation is given."""
+    return search_where(model, org_id is not None, org_param)
 
 
 class Queries:
-    """SQL of the approximate and exact top-k queries for one model and optional organisation.
-
-    ``approx`` is the relaxed-order form (MATERIALIZED CTE re-sorted by ``distance + 0``) when
-    ``relaxed`` is set; ``truth`` is the plain form. ``args`` follow the query vector ($1).
+    """The top-k statement for one model and optional organisation: ``approx`` (run with the index)
+    and ``truth`` (the same text, run in :func:`exact_mode`). ``args`` follow the query vector ($1).
     """
 
-    def __init__(self, model: ModelSpec, k: int, org_id: uuid.UUID | None, relaxed: bool = False):
-        expr = f"embedding::{model.cast_sql} {model.operator} $1"
-        base = (f"SELECT memory_id, {expr} AS distance FROM {SCHEMA}.memory_embeddings "
-                f"WHERE {where(model, org_id, 2)} ORDER BY distance LIMIT {int(k)}")
-        self.approx = (f"WITH r AS MATERIALIZED ({base}) SELECT memory_id, distance FROM r "
-                       f"ORDER BY distance + 0") if relaxed else base
-        self.truth = base
+    def __init__(self, model: ModelSpec, k: int, org_id: uuid.UUID | None):
+        self.approx = self.truth = search_sql(model, k, org=org_id is not None)
         self.args: tuple = (org_id,) if org_id else ()
 
 
@@ -111,9 +105,10 @@ def uses_index(plan: dict[str, Any], index: str) -> bool:
     return any(n.get("Index Name") == index for n in nodes(plan))
 
 
-def access_path(plan: dict[str, Any], hnsw_index: str) -> str:
-    """The access path the planner chose: 'HNSW', 'B-tree <index>', 'bitmap <index>' or 'sequential scan'."""
-    found = list(nodes(plan))
+def access_path(plan: dict[str, Any], hnsw_index: str, table: str = "memory_embeddings") -> str:
+    """The access path the planner chose to ``table``: 'HNSW', 'B-tree <index>', 'bitmap <index>' or
+    'sequential scan' (the join that reads the content is not the search's access path)."""
+    found = [n for n in nodes(plan) if n.get("Relation Name", table) == table]
     if any(n.get("Index Name") == hnsw_index for n in found):
         return "HNSW"
     for n in found:

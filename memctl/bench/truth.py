@@ -71,8 +71,8 @@ async def _database(conn: asyncpg.Connection, model: ModelSpec, queries: np.ndar
         stmt = await conn.prepare(q.truth)
         for i, vec in enumerate(queries):
             rows = await stmt.fetch(vec, *q.args)
-            ids.append([str(r[0]) for r in rows])
-            dists[i, : len(rows)] = [r[1] for r in rows]
+            ids.append([str(r["memory_id"]) for r in rows])
+            dists[i, : len(rows)] = [r["distance"] for r in rows]
             progress("exact top-k", i + 1, len(queries))
     return ids, dists
 

@@ -74,6 +74,11 @@ SELECT sm.org_id::text || '/' || sm.id::text || ' -> ' || r.ref
             THEN NOT EXISTS (SELECT 1 FROM {SCHEMA}.memories m
                               WHERE m.org_id = sm.org_id AND m.id = r.ref::uuid)
             ELSE true END"""),
+    Rule("searchable_mismatch", "memory_embeddings",
+         "searchable disagrees with the memory being active and not deleted (revision 0012's triggers)", f"""
+SELECT e.org_id::text || '/' || e.memory_id::text || '/' || e.model_id FROM {SCHEMA}.memory_embeddings e
+  JOIN {SCHEMA}.memories m ON m.org_id = e.org_id AND m.id = e.memory_id
+ WHERE e.searchable IS DISTINCT FROM (m.status = 'active' AND m.deleted_at IS NULL)"""),
     Rule("consolidation_flag_mismatch", "memories",
          "is_consolidated disagrees with consolidated_into_id IS NOT NULL", f"""
 SELECT org_id::text || '/' || id::text FROM {SCHEMA}.memories

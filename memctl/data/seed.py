@@ -192,9 +192,11 @@ async def seed(engine: AsyncEngine, ds: Dataset, *, orgs: int = 3, agents: int =
 
     ``orgs`` organisations (``seed-org-NN``) with ``agents`` agents each; ``skew`` spreads rows
     about 50/25/14/10/1 % over the first five organisations. The model's HNSW index on
-    memory_embeddings is dropped and rebuilt after the load when the load more than doubles the
-    model's rows (faster than incremental inserts). Raises :class:`DatasetError` (nothing
-    written) when the dataset's dimension does not match the registered model.
+    memory_embeddings is dropped and rebuilt after the load only when the table was empty (faster
+    than incremental inserts, and no reader can be kept waiting for rows that do not exist); into a
+    live database rows go through the index and no lock that blocks a reader is taken. Raises
+    :class:`DatasetError` (nothing written) when the dataset's dimension does not match the
+    registered model.
     """
     if orgs < 1 or agents < 1 or batch_size < 1:
         raise ConfigError("--orgs, --agents and --batch-size must be at least 1")
@@ -206,9 +208,12 @@ async def seed(engine: AsyncEngine, ds: Dataset, *, orgs: int = 3, agents: int =
             model, registered = await _resolve_model(conn, ds)
             tenants = await _ensure_tenants(conn, orgs, agents)
             records = _assign(ds, tenants, skew, seed_value)
-            existing = (await conn.execute(text(
-                f"SELECT count(*) FROM {SCHEMA}.memory_embeddings WHERE model_id = :m"), {"m": model.id})).scalar()
-            rebuild = len(records) > existing
+            # Drop and rebuild the model's index (faster than inserting into it) only when memory_embeddings
+            # is empty: DROP INDEX takes ACCESS EXCLUSIVE on the table until commit, which would block
+            # every search of a live database for the whole load (issue 12). Otherwise rows go into the
+            # live index: the load holds ROW EXCLUSIVE, which blocks no reader.
+            rebuild = (await conn.execute(text(
+                f"SELECT NOT EXISTS (SELECT 1 FROM {SCHEMA}.memory_embeddings)"))).scalar()
             if rebuild:
                 await registry.drop_index(conn, "memory_embeddings", model)
             raw = (await conn.get_raw_connection()).driver_connection

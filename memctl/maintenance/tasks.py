@@ -12,6 +12,7 @@ from collections import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from memctl.data.checks import UUID_RE
 from memctl.maintenance.batches import Batch, run_batches
 from memctl.maintenance.types import MaintainOptions, TaskResult
 from memctl.models import SCHEMA
@@ -72,7 +73,17 @@ async def retention(engine: AsyncEngine, orgs, opts: MaintainOptions, deadline: 
 
 EXPIRE = Batch("memories", "status = 'active' AND expires_at < now() AND deleted_at IS NULL",
                "SET status = 'archived'")
-PURGE = Batch("memories", "deleted_at < now() - make_interval(secs => :grace)", "DELETE")
+# S1 "preserve source memories": a memory that a consolidation (source_memory_ids) or a stage memory
+# (raw_memory_refs) of its organisation cites is kept, soft-deleted, until nothing cites it. Both
+# columns are arrays without a foreign key (schema.md), so purge is where the rule is kept; a
+# consolidation needs at least one source (CHECK has_sources), so dropping ids from it is no option.
+CITED = (f"EXISTS (SELECT 1 FROM {SCHEMA}.consolidated_memories cm WHERE cm.org_id = memories.org_id "
+         f"AND cm.source_memory_ids @> ARRAY[memories.id]) OR EXISTS (SELECT 1 FROM {SCHEMA}.stage_memories sm "
+         f"CROSS JOIN LATERAL jsonb_array_elements_text(sm.raw_memory_refs) AS r(ref) "
+         f"WHERE sm.org_id = memories.org_id AND r.ref ~ '{UUID_RE}' AND r.ref::uuid = memories.id)")
+PURGEABLE = "deleted_at < now() - make_interval(secs => :grace)"
+PURGE = Batch("memories", f"{PURGEABLE} AND NOT ({CITED})", "DELETE")
+KEPT = Batch("memories", f"{PURGEABLE} AND ({CITED})", "DELETE")  # only ever counted
 STALE = Batch(
     "consolidation_jobs", "status = 'running' AND started_at < now() - make_interval(secs => :stale)",
     "SET status = CASE WHEN retry_count < max_retries THEN 'pending' ELSE 'failed' END, "
@@ -94,12 +105,17 @@ async def expire(engine: AsyncEngine, orgs, opts: MaintainOptions, deadline: flo
 
 async def purge(engine: AsyncEngine, orgs, opts: MaintainOptions, deadline: float | None) -> TaskResult:
     """Memories soft-deleted longer than the grace period are deleted for good; their embeddings,
-    versions, tags, edges and collection items go with them (ON DELETE CASCADE)."""
+    versions, tags, edges and collection items go with them (ON DELETE CASCADE). A memory that a
+    consolidation or a stage memory cites is kept (:data:`CITED`) and counted in the details."""
     result = TaskResult("purge", tables=["memories", *MEMORY_CHILDREN])
     for org_id, slug in orgs:
-        stats = await run_batches(engine, PURGE, {"org": org_id, "grace": float(opts.grace_s)}, opts.batch_size,
-                                  deadline, opts.dry_run)
+        params = {"org": org_id, "grace": float(opts.grace_s)}
+        stats = await run_batches(engine, PURGE, params, opts.batch_size, deadline, opts.dry_run)
         _add(result, stats, slug, f"memories purged (soft-deleted over {opts.grace_s:g} s ago)")
+        async with engine.connect() as conn:
+            kept = (await conn.execute(text(KEPT.count_sql()), params)).scalar()
+        if kept:
+            result.details.append(f"{slug}: {kept} kept, cited by a consolidation or stage memory (S1)")
     return result
 
 

@@ -105,6 +105,8 @@ class MemoryEmbedding(Base):
     embedding: Mapped[object] = mapped_column(VECTOR())
     external_vector_id: Mapped[str | None]  # S4 vector_id
     created_at: Mapped[dt.datetime] = created_at()
+    # the memory is active and not deleted: kept by triggers (ddl.SYNC_SEARCHABLE), filtered in the index scan
+    searchable: Mapped[bool] = mapped_column(server_default=text("true"))
 
 
 class ConsolidatedMemoryEmbedding(Base):

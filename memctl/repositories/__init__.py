@@ -9,9 +9,9 @@
         hits = await uow.memories.search(query_vector, k=5)
 """
 
-from memctl.repositories.memories import AddResult, MemoryRepository, MemoryRow, SearchHit, VersionRow
+from memctl.repositories.memories import AddResult, MemoryRepository, MemoryRow, SearchHit, SearchHits, VersionRow
 from memctl.repositories.scope import OrgSession, org_scope, org_uuid
 from memctl.repositories.sessions import SessionRepository, SessionRow
 
-__all__ = ["AddResult", "MemoryRepository", "MemoryRow", "OrgSession", "SearchHit", "SessionRepository",
+__all__ = ["AddResult", "MemoryRepository", "MemoryRow", "OrgSession", "SearchHit", "SearchHits", "SessionRepository",
            "SessionRow", "VersionRow", "org_scope", "org_uuid"]

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from memctl.data import registry
 from memctl.errors import ConfigError, DatasetError
 from memctl.models import SCHEMA, ModelSpec
+from memctl.repositories.search_sql import available_sql, search_sql
 
 ACTIVE = "status = 'active' AND deleted_at IS NULL"
 _ROW = ("id, agent_id, content, tier, category, status, retrieval_count, accessed_at, created_at, "
@@ -52,6 +53,18 @@ class SearchHit:
     id: uuid.UUID
     content: str
     distance: float
+
+
+class SearchHits(list[SearchHit]):
+    """The hits of one search, nearest first (a list), and whether it holds all it should.
+
+    ``available``: when fewer than k came back, how many active memories of the organisation have
+    an embedding of the model (None when k came back). ``stopped_early``: pgvector's
+    ``hnsw.max_scan_tuples`` ended the scan before k rows were found (``available`` > len).
+    """
+
+    available: int | None = None
+    stopped_early: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,27 +130,28 @@ class MemoryRepository:
         return MemoryRow(**row) if row else None
 
     async def search(self, query: np.ndarray, k: int = 10, *, model: ModelSpec | None = None,
-                     ef_search: int = 40) -> list[SearchHit]:
-        """Up to ``k`` active memories nearest to ``query`` (d,) float32, nearest first.
+                     ef_search: int = 40) -> SearchHits:
+        """The ``k`` active memories nearest to ``query`` (d,) float32, nearest first.
 
-        Runs on the model's HNSW index with ``hnsw.iterative_scan = relaxed_order`` (set for this
-        transaction only) so the organisation filter does not starve the result, re-sorted
-        through a MATERIALIZED CTE by ``distance + 0`` (pgvector README, "Iterative Index Scans").
+        Contract: returns min(k, active and not deleted memories of the organisation that have an
+        embedding of ``model``) rows, unless pgvector's ``hnsw.max_scan_tuples`` ends the scan
+        first; then ``hits.stopped_early`` is True and ``hits.available`` says how many there were.
+        The statement is :func:`~memctl.repositories.search_sql.search_sql` (the one bench-hnsw
+        measures), with ``hnsw.iterative_scan = relaxed_order`` and ``hnsw.ef_search`` set for this
+        transaction only. Raises ConfigError unless 1 <= k, ef_search <= 1000 (pgvector's range).
         """
         if not 1 <= k <= 1000 or not 1 <= ef_search <= 1000:
             raise ConfigError("k and ef_search must be between 1 and 1000 (pgvector's ef_search range)")
         model = model or await registry.get_model(self.conn)
         await self.conn.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
                                      "set_config('hnsw.ef_search', :ef, true)"), {"ef": str(int(ef_search))})
-        rows = (await self.conn.execute(text(
-            f"WITH r AS MATERIALIZED (SELECT memory_id, embedding::{model.cast_sql} {model.operator} :q AS distance "
-            f"FROM {SCHEMA}.memory_embeddings WHERE model_id = {int(model.id)} AND org_id = :org "
-            f"ORDER BY distance LIMIT {2 * int(k)}) "
-            f"SELECT m.id, m.content, r.distance FROM r JOIN {SCHEMA}.memories m "
-            f"ON m.org_id = :org AND m.id = r.memory_id WHERE m.status = 'active' AND m.deleted_at IS NULL "
-            f"ORDER BY r.distance + 0 LIMIT {int(k)}"),
-            {"org": self.org_id, "q": np.asarray(query, dtype=np.float32)})).all()
-        return [SearchHit(r.id, r.content, float(r.distance)) for r in rows]
+        rows = (await self.conn.exec_driver_sql(
+            search_sql(model, k), (np.asarray(query, dtype=np.float32), self.org_id))).all()
+        hits = SearchHits(SearchHit(r.memory_id, r.content, float(r.distance)) for r in rows)
+        if len(hits) < k:  # fewer than asked: all there are, or the scan stopped early
+            hits.available = int((await self.conn.exec_driver_sql(available_sql(model), (self.org_id,))).scalar())
+            hits.stopped_early = hits.available > len(hits)
+        return hits
 
     async def mark_retrieved(self, ids: list[uuid.UUID]) -> int:
         """Count a retrieval of each memory (retrieval_count + 1, last_retrieved_at and accessed_at now)."""

@@ -65,10 +65,13 @@ def test_fingerprint_warnings():
 def test_recall_by_distance_tolerates_ties():
     truth_ids = ["a", "b", "c"]
     truth_d = np.array([0.1, 0.2, 0.3])
-    got = [("a", 0.1), ("b", 0.2), ("x", 0.3000001)]  # x ties with c
+    def rows(*pairs):  # as the search statement returns them
+        return [{"memory_id": i, "distance": d} for i, d in pairs]
+
+    got = rows(("a", 0.1), ("b", 0.2), ("x", 0.3000001))  # x ties with c
     by_id, by_dist = recall(got, truth_ids, truth_d, 3)
     assert by_id == pytest.approx(2 / 3) and by_dist == 1.0
-    assert recall([("a", 0.1), ("y", 0.35)], truth_ids, truth_d, 3) == (pytest.approx(1 / 3), pytest.approx(1 / 3))
+    assert recall(rows(("a", 0.1), ("y", 0.35)), truth_ids, truth_d, 3) == (pytest.approx(1 / 3), pytest.approx(1 / 3))
 
 
 async def test_truth_is_cached_per_data_snapshot_and_numpy_agrees(seeded, queries, tmp_path):

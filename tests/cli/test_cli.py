@@ -117,7 +117,7 @@ def test_main_job_through_the_cli(db_url, dataset_path):
     out = invoke("downgrade", "0007", "--database-url", u, input="n\n")
     assert out.exit_code == 1 and "aborted" in out.stderr
     out = invoke("downgrade", "0007", "--yes", "--json", "--database-url", u)
-    assert out.exit_code == 0 and json.loads(out.stdout)["revisions"] == ["0011", "0010", "0009", "0008"]
+    assert out.exit_code == 0 and json.loads(out.stdout)["revisions"] == ["0012", "0011", "0010", "0009", "0008"]
     out = invoke("verify-schema", "--json", "--database-url", u)
     assert out.exit_code == 1
     kinds = {f["kind"] for f in json.loads(out.stdout)["findings"]}
@@ -182,6 +182,8 @@ def test_migrate_check_lint_and_citus_target(db_url):
     assert out.exit_code == 0 and json.loads(out.stdout)["target"] == "citus" and only_database_line(out.stderr)
     out = invoke("verify-schema", "--target", "oracle", "--database-url", u)
     assert out.exit_code == 2 and "unknown target 'oracle'" in one_error_line(out.stderr)
+    out = invoke("verify-schema", "--allow-grants-to", "postgres,no_such_role", "--database-url", u)
+    assert out.exit_code == 2 and "no role named 'no_such_role'" in one_error_line(out.stderr)
 
 
 def test_options_before_a_subcommand_apply_or_are_refused(db_url, tmp_path, monkeypatch):

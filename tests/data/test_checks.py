@@ -57,11 +57,13 @@ async def test_each_rule_caught_when_planted(seeded):
                 f"WHERE org_id = :org AND memory_id = :c", org=org, c=c)
         await x(f"DELETE FROM {S}.memory_embeddings WHERE org_id = :org AND memory_id = :id",
                 org=m[3][0], id=m[3][1])
+        await x(f"UPDATE {S}.memory_embeddings SET searchable = false WHERE org_id = :org AND memory_id = :id",
+                org=m[4][0], id=m[4][1])
     result = await check_constraints(seeded)
     by_rule = {v.rule: v for v in result.violations}
     expected = {"constraint_not_valid", "index_invalid", "dangling_source_memory_ids", "dangling_raw_memory_refs",
                 "consolidation_flag_mismatch", "active_past_expiry", "merged_into_cycle", "superseded_by_cycle",
-                "zero_vector_cosine", "missing_default_embedding"}
+                "zero_vector_cosine", "missing_default_embedding", "searchable_mismatch"}
     assert set(by_rule) == expected
     assert by_rule["constraint_not_valid"].sample == ["directives.ck_directives_planted"]
     assert by_rule["index_invalid"].sample == ["ix_memories_org_id_category"]
@@ -71,6 +73,7 @@ async def test_each_rule_caught_when_planted(seeded):
     assert raw_refs.count == 1 and "not-a-uuid" in raw_refs.sample[0]
     assert by_rule["merged_into_cycle"].count == 2 and by_rule["superseded_by_cycle"].count == 2
     assert by_rule["missing_default_embedding"].sample == [f"{m[3][0]}/{m[3][1]}"]
+    assert by_rule["searchable_mismatch"].sample == [f"{m[4][0]}/{m[4][1]}/1"]
 
 
 async def _memory_of_another_org(engine, org):

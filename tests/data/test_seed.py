@@ -1,13 +1,18 @@
 """seed on a 2,000-row slice of the real dataset, synthetic data, registration and refusal."""
 
+import asyncio
+
+import asyncpg
 import numpy as np
 import pytest
+from pgvector.asyncpg import register_vector
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from memctl.cli import app
 from memctl.data.datasets import Dataset, load_npz, synthetic
 from memctl.data.seed import seed
+from memctl.db.engine import asyncpg_dsn
 from memctl.errors import DatasetError
 from memctl.models.embeddings import DEFAULT_MODEL_NAME
 from tests.cli import one_error_line
@@ -109,3 +114,49 @@ def test_bad_inputs_exit_2_in_one_line_and_write_nothing(migrated, db_url, tmp_p
         assert out.exit_code == 2 and out.stdout == "", (name, out.stderr)
         assert str(path) in one_error_line(out.stderr), name
     assert run_sql(db_url, scalar=count) == before
+
+
+async def test_seed_into_a_live_database_never_blocks_a_search(scratch_migrated, dataset_path):
+    """A probe search polled while seed loads 20,000 rows is never waiting on seed's backend
+    (pg_blocking_pids, read from the server), and seed was seen running while it polled."""
+    engine, url = scratch_migrated
+    await seed(engine, synthetic(500, 384, seed=5), orgs=2, agents=1)  # rows and a live index
+    ds = load_npz(dataset_path)
+    assert len(ds.texts) == 20000
+    probe = await asyncpg.connect(asyncpg_dsn(url))
+    monitor = await asyncpg.connect(asyncpg_dsn(url))
+    await register_vector(probe)
+    query = ds.embeddings[0]
+    blocked_by_seed, seed_seen, probes = [], 0, 0
+    try:
+        probe_pid = await probe.fetchval("SELECT pg_backend_pid()")
+        load = asyncio.create_task(seed(engine, ds, orgs=3, agents=2))
+
+        async def poll_probe():
+            nonlocal probes
+            while not load.done():
+                await probe.fetch("SELECT memory_id FROM agent_memory.memory_embeddings WHERE model_id = 1 "
+                                  "ORDER BY embedding::vector(384) <=> $1 LIMIT 5", query)
+                probes += 1
+                await asyncio.sleep(0.01)
+
+        async def watch():
+            nonlocal seed_seen
+            while not load.done():
+                seeders = set(await monitor.fetchval(
+                    "SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                    "AND pid <> $1 AND datname = current_database() AND state <> 'idle'", probe_pid))
+                seed_seen += bool(seeders)
+                blockers = set(await monitor.fetchval("SELECT pg_blocking_pids($1)", probe_pid))
+                if blockers & seeders:
+                    blocked_by_seed.append(blockers)
+                await asyncio.sleep(0.02)
+
+        await asyncio.gather(poll_probe(), watch(), load)
+        result = load.result()
+    finally:
+        await probe.close()
+        await monitor.close()
+    assert seed_seen >= 10 and probes >= 10, (seed_seen, probes)
+    assert blocked_by_seed == []
+    assert result.memories_inserted == 20000 and result.index_s == 0  # no rebuild into a live table

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
+from memctl.data.checks import check_constraints
 from memctl.db.locks import advisory_lock
 from memctl.errors import LockHeld, NotFound
 from memctl.maintenance.batches import Batch, UnsafeStatement
@@ -88,6 +89,48 @@ async def test_expire_purge_with_children_and_stale_consolidation(migrated):
     assert [tuple(j) for j in jobs] == [("failed", 3), ("pending", 1), ("running", 0)]
     assert by["consolidation"].rows == 2 and "1 failed, 1 pending" in by["consolidation"].details[0]
     assert set(by["vacuum"].tables) >= {"memories", "memory_tags", "consolidation_jobs"}
+
+
+async def test_purge_keeps_what_a_consolidation_or_stage_memory_cites(migrated):
+    """S1 "preserve source memories": after retention and purge --grace 0s, nothing dangles."""
+    org, agent = await make_org(migrated, "cite-a")
+    await add_memories(migrated, org, agent, 12, "cited old task", accessed_days_ago=40)
+    async with migrated.begin() as conn:
+        ids = (await conn.execute(text("SELECT id FROM agent_memory.memories WHERE org_id = :o ORDER BY content"),
+                                  {"o": org})).scalars().all()
+        await conn.execute(text(
+            "INSERT INTO agent_memory.consolidated_memories (org_id, content, tier, abstraction_level, pattern_type, "
+            "source_memory_ids, consolidation_method) VALUES (:o, 'summary', 'project', 1, 'summary', "
+            "ARRAY[:a, :b, :c]::uuid[], 'manual')"), {"o": org, "a": ids[0], "b": ids[1], "c": ids[2]})
+        task = (await conn.execute(text(
+            "INSERT INTO agent_memory.task_contexts (org_id, agent_id, task_goal) VALUES (:o, :a, 'g') RETURNING id"),
+            {"o": org, "a": agent})).scalar()
+        await conn.execute(text(  # an upper-case id is the same uuid
+            "INSERT INTO agent_memory.stage_memories (org_id, task_id, stage_type, raw_memory_refs) VALUES "
+            "(:o, :t, 'planning', jsonb_build_array(CAST(:d AS text), upper(CAST(:e AS text))))"),
+            {"o": org, "t": task, "d": str(ids[3]), "e": str(ids[4])})
+
+    result = await maintain(migrated, MaintainOptions(tasks=("retention", "purge"), orgs=("cite-a",), grace_s=0))
+    by = {t.task: t for t in result.tasks}
+    assert result.ok and by["retention"].rows == 12 and by["purge"].rows == 7
+    assert "cite-a: 5 kept, cited by a consolidation or stage memory (S1)" in by["purge"].details
+    left = set(await _ids(migrated, org))
+    assert left == set(ids[:5])  # cited: kept, soft-deleted
+    assert await _count(migrated, "org_id = :o AND deleted_at IS NULL", o=org) == 0
+    checked = await check_constraints(migrated)
+    assert not {"dangling_source_memory_ids", "dangling_raw_memory_refs"} & {v.rule for v in checked.violations}
+
+    async with migrated.begin() as conn:  # once nothing cites them, the next purge removes them
+        await conn.execute(text("DELETE FROM agent_memory.consolidated_memories WHERE org_id = :o"), {"o": org})
+        await conn.execute(text("DELETE FROM agent_memory.stage_memories WHERE org_id = :o"), {"o": org})
+    again = await maintain(migrated, MaintainOptions(tasks=("purge",), orgs=("cite-a",), grace_s=0))
+    assert again.tasks[0].rows == 5 and await _ids(migrated, org) == []
+
+
+async def _ids(engine, org) -> list:
+    async with engine.connect() as conn:
+        return (await conn.execute(text("SELECT id FROM agent_memory.memories WHERE org_id = :o"),
+                                   {"o": org})).scalars().all()
 
 
 async def _tuple_counters(engine) -> dict:

@@ -48,7 +48,9 @@ def test_relative_revisions_heads_and_show():
     assert detail.revision == head_revision() and detail.down_revision == revs[-2] and len(detail.sha256) == 64
     assert show("0009").concurrent and not show("0008").concurrent
     assert "CREATE TABLE agent_memory.memories" not in upgrade_sql("0005:0009")  # 0003 is not in the range
-    assert "DROP POLICY memctl_admin_all" in downgrade_sql("0009") and "GRANT INSERT" in downgrade_sql("head-1")
+    assert "DROP POLICY memctl_admin_all" in downgrade_sql("0009") and "GRANT INSERT" in downgrade_sql("0010")
+    one_back = downgrade_sql("head-1")  # only the newest revision is undone
+    assert one_back.count("Running downgrade") == 1 and f"Running downgrade {head_revision()} ->" in one_back
 
 
 async def test_sql_applied_with_psql_equals_online_and_stamp_records_it(fresh_url, scratch_migrated, tmp_path):
@@ -76,7 +78,8 @@ async def test_sql_applied_with_psql_equals_online_and_stamp_records_it(fresh_ur
         assert diff(await live_snapshot(online), await live_snapshot(engine)) == []
 
         sql = runner.invoke(app, ["migrate", "--sql", "--to", f"{ordered()[-3]}:head"])
-        assert sql.exit_code == 0 and "CREATE POLICY memctl_admin_all" in sql.stdout
+        assert sql.exit_code == 0 and "REVOKE INSERT ON agent_memory.organizations" in sql.stdout
+        assert "ADD COLUMN searchable" in sql.stdout
         apply_with_psql(fresh_url, sql.stdout, tmp_path)
         await engine.dispose()
         assert diff(head_catalog, await live_snapshot(engine)) == []
