@@ -20,15 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memctl.schema.acl import read_privileges
 from memctl.schema.relations import read_relations
-from memctl.schema.snapshot import OWNER_SQL, SCHEMA_OWNER, Objects, Snapshot
+from memctl.schema.snapshot import SCHEMA_OWNER, Objects, Snapshot, owner_sql
 
 __all__ = ["Objects", "Snapshot", "read_snapshot"]
 
-_OWNER = OWNER_SQL
 
 _TABLES = f"""
 SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, c.relpersistence::text AS persistence,
-       coalesce(c.reloptions, '{{}}') AS reloptions, {_OWNER.format(col="c.relowner")} AS owner,
+       coalesce(c.reloptions, '{{}}') AS reloptions, {owner_sql("c.relowner")} AS owner,
        ARRAY(SELECT p.relnamespace::regnamespace::text || '.' || p.relname FROM pg_inherits i
                JOIN pg_class p ON p.oid = i.inhparent WHERE i.inhrelid = c.oid ORDER BY 1) AS inherits,
        ARRAY(SELECT k.relnamespace::regnamespace::text || '.' || k.relname FROM pg_inherits i
@@ -107,7 +106,7 @@ SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid) AS definition, t.tgenabled:
 
 _FUNCTIONS = f"""
 SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS signature,
-       {_OWNER.format(col="p.proowner")} AS owner,
+       {owner_sql("p.proowner")} AS owner,
        pg_get_function_result(p.oid) AS result, p.provolatile::text AS provolatile, p.prosrc,
        p.prosecdef, p.proleakproof, coalesce(p.proconfig, '{{}}') AS proconfig
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

@@ -13,13 +13,11 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memctl.schema.snapshot import OWNER_SQL, SCHEMA_OWNER, STANDALONE_TYPE_SQL, Snapshot
-
-_OWNER = OWNER_SQL
+from memctl.schema.snapshot import SCHEMA_OWNER, STANDALONE_TYPE_SQL, Snapshot, owner_sql
 
 _SEQUENCES = f"""
 SELECT c.relname, format_type(s.seqtypid, NULL) AS type, s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
-       s.seqcache, s.seqcycle, c.relpersistence::text AS persistence, {_OWNER.format(col="c.relowner")} AS owner,
+       s.seqcache, s.seqcycle, c.relpersistence::text AS persistence, {owner_sql("c.relowner")} AS owner,
        (SELECT t.relname || '.' || a.attname || CASE d.deptype WHEN 'i' THEN ' (identity)' ELSE '' END
           FROM pg_depend d JOIN pg_class t ON t.oid = d.refobjid
           JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
@@ -32,7 +30,7 @@ SELECT c.relname, format_type(s.seqtypid, NULL) AS type, s.seqstart, s.seqincrem
 _VIEWS = f"""
 SELECT c.relname, c.relkind::text AS relkind,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS definition,
-       coalesce(c.reloptions, '{{}}') AS reloptions, {_OWNER.format(col="c.relowner")} AS owner
+       coalesce(c.reloptions, '{{}}') AS reloptions, {owner_sql("c.relowner")} AS owner
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = :schema AND c.relkind IN ('v', 'm', 'f')
 """
@@ -40,7 +38,7 @@ SELECT c.relname, c.relkind::text AS relkind,
 # Standalone types: domains, enums, ranges and composite types made by CREATE TYPE (not a table's
 # row type, not an array type, not the multirange a range type brings along).
 _TYPES = f"""
-SELECT t.typname, t.typtype::text AS typtype, {_OWNER.format(col="t.typowner")} AS owner,
+SELECT t.typname, t.typtype::text AS typtype, {owner_sql("t.typowner")} AS owner,
        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base,
        t.typnotnull, pg_get_expr(t.typdefaultbin, 0) AS default,
        ARRAY(SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k WHERE k.contypid = t.oid ORDER BY 1) AS checks,

@@ -12,12 +12,16 @@ Objects = dict[str, dict[str, Any]]
 SCHEMA_ITSELF = ""
 # The owner of an object, when it is the schema's owner (the reference is built by whoever runs verify).
 SCHEMA_OWNER = "(schema owner)"
-# SQL for an object's owner: SCHEMA_OWNER (bound as :schema_owner) or the role's name; needs ``n`` = pg_namespace.
 # Types made by CREATE TYPE / CREATE DOMAIN (not a table's row type, an array type, or the multirange a
 # range type brings along); needs ``t`` = pg_type.
 STANDALONE_TYPE_SQL = ("(t.typtype IN ('d', 'e', 'r') OR "
                        "(t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))")
-OWNER_SQL = "CASE WHEN {col} = n.nspowner THEN :schema_owner ELSE pg_get_userbyid({col}) END"
+
+
+def owner_sql(column: str) -> str:
+    """SQL for the owner in ``column`` (an oid): SCHEMA_OWNER (bound as ``:schema_owner``) when it owns
+    the schema too, else the role's name; needs ``n`` = pg_namespace in the query."""
+    return f"CASE WHEN {column} = n.nspowner THEN :schema_owner ELSE pg_get_userbyid({column}) END"
 
 
 @dataclass
