@@ -79,3 +79,13 @@ class LintFailed(MemctlError):
 class PrivilegeMissing(MemctlError):
     """The role lacks a privilege the command needs; checked before anything is written. The message
     names the privilege and the SQL an administrator runs once to grant it (exit 2)."""
+
+
+class EmbedderError(MemctlError):
+    """An embedder failed: a ``module:callable`` that cannot be loaded or returns the wrong shape, an
+    embeddings endpoint that keeps answering 429/5xx past the retries, or answers something else."""
+
+
+class ModelUnavailable(MemctlError):
+    """A search or a switch names a model that is unknown, not ready (no valid HNSW index yet) or
+    retiring, or a query vector of another dimension than the model's."""

@@ -44,6 +44,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("memory_tags", "org_id, memory_id, tag", ":org, <memories>, 'colour'"),
     ("memory_versions", "org_id, memory_id, version_num, content, content_hash", ":org, <memories>, 1, 'old', :hash"),
     ("memory_collection_items", "org_id, collection_id, memory_id", ":org, <memory_collections>, <memories>"),
+    ("organization_models", "org_id, model_id", ":org, 1"),
     ("memory_relationships", "org_id, source_memory_id, target_memory_id, relationship_type",
      ":org, <memories>, <memory_2>, 'supports'"),
 ]

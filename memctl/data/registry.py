@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from memctl.db.names import checked
 from memctl.errors import DatasetError, NotFound
 from memctl.models import SCHEMA, ModelSpec, hnsw_index_name
-from memctl.models.embeddings import EMBEDDING_TABLES, MAX_DIM, hnsw_index_ddl
+from memctl.models.embeddings import EMBEDDING_TABLES, MAX_DIM, MODEL_COLUMNS, hnsw_index_ddl
 from memctl.models.enums import IndexStorage
 
-_COLUMNS = "id, name, dim, distance, index_storage, hnsw_m, hnsw_ef_construction"
+_COLUMNS = MODEL_COLUMNS
 
 
 async def get_model(conn: AsyncConnection, name: str | None = None) -> ModelSpec:

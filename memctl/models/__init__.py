@@ -10,6 +10,7 @@ from memctl.models.embeddings import (
     EmbeddingModel,
     MemoryEmbedding,
     ModelSpec,
+    OrganizationModel,
     hnsw_index,
     hnsw_index_name,
 )
@@ -37,7 +38,7 @@ from memctl.models.tenancy import (
 
 __all__ = [
     "NAMING_CONVENTION", "SCHEMA", "Base", "metadata",
-    "Organization", "Project", "User", "Agent", "ApiToken", "Directive", "Session", "Checkpoint",
+    "Organization", "OrganizationModel", "Project", "User", "Agent", "ApiToken", "Directive", "Session", "Checkpoint",
     "DataSource", "Memory", "EmbeddingModel", "MemoryEmbedding", "ConsolidatedMemoryEmbedding",
     "ModelSpec", "hnsw_index", "hnsw_index_name", "MemoryVersion", "MemoryRelationship", "MemoryTag",
     "MemoryCollection", "MemoryCollectionItem", "ConsolidatedMemory", "ConsolidationJob",

@@ -122,6 +122,44 @@ EMBEDDING_SEARCHABLE_TRIGGER_SQL = (
 )
 
 
+# An embedding row records the content_hash its vector was computed from; NULL stands for "the content
+# when it was written, unchanged since". When the content changes, these triggers write the old hash
+# into the NULL rows, so the vector shows as stale (check-constraints stale_embedding) instead of
+# passing for current. No row is rewritten by the migration (revision 0013; issue 13).
+FREEZE_HASH_TRIGGER = "trg_freeze_embedding_hash"
+
+
+def freeze_hash_function(owner_table: str, embedding_table: str, owner_column: str) -> str:
+    """``freeze_<embedding_table>_hash()``: on a content change of ``owner_table``, the old
+    content_hash goes into its embeddings' NULL content_hash."""
+    return f"""CREATE OR REPLACE FUNCTION {SCHEMA}.freeze_{embedding_table}_hash() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE {SCHEMA}.{embedding_table} SET content_hash = OLD.content_hash
+     WHERE org_id = OLD.org_id AND {owner_column} = OLD.id AND content_hash IS NULL;
+    RETURN NEW;
+END
+$$"""
+
+
+def freeze_hash_trigger(owner_table: str, embedding_table: str) -> str:
+    """The AFTER UPDATE OF content trigger of ``owner_table`` running :func:`freeze_hash_function`."""
+    return (f"CREATE TRIGGER {FREEZE_HASH_TRIGGER} AFTER UPDATE OF content ON {SCHEMA}.{owner_table} "
+            f"FOR EACH ROW WHEN (OLD.content_hash IS DISTINCT FROM NEW.content_hash) "
+            f"EXECUTE FUNCTION {SCHEMA}.freeze_{embedding_table}_hash()")
+
+
+HASHED_EMBEDDINGS = (("memories", "memory_embeddings", "memory_id"),
+                     ("consolidated_memories", "consolidated_memory_embeddings", "consolidated_memory_id"))
+
+
+def freeze_hash_statements() -> list[str]:
+    """Functions and triggers of both embedding tables (see :data:`FREEZE_HASH_TRIGGER`)."""
+    return [stmt for owner, emb, col in HASHED_EMBEDDINGS
+            for stmt in (freeze_hash_function(owner, emb, col), freeze_hash_trigger(owner, emb))]
+
+
 def touch_trigger(table: str) -> str:
     """``CREATE TRIGGER trg_touch_updated_at BEFORE UPDATE ON <table>`` (rule 4)."""
     return (f"CREATE TRIGGER {TOUCH_TRIGGER} BEFORE UPDATE ON {SCHEMA}.{table} "
@@ -166,14 +204,16 @@ $$"""
 
 
 def grant_statements() -> list[str]:
-    """Privileges of ``memory_app`` (DML on tenant tables, read-only on embedding_models, no new
-    organisations) and of ``memctl_admin`` (DML on every table, and MAINTAIN from PostgreSQL 17)."""
+    """Privileges of ``memory_app`` (DML on tenant tables, read-only on embedding_models and
+    organization_models, no new organisations) and of ``memctl_admin`` (DML on every table, and MAINTAIN from PostgreSQL 17)."""
     return [
         f"GRANT USAGE ON SCHEMA {SCHEMA} TO {APP_ROLE}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {APP_ROLE}",
         f"REVOKE INSERT, UPDATE, DELETE ON {SCHEMA}.embedding_models FROM {APP_ROLE}",
         # provisioning organisations is memctl's job, not a tenant's (revision 0011)
         f"REVOKE INSERT ON {SCHEMA}.organizations FROM {APP_ROLE}",
+        # an organisation's model is switched by memctl models set-default only (revision 0013)
+        f"REVOKE INSERT, UPDATE, DELETE ON {SCHEMA}.organization_models FROM {APP_ROLE}",
         f"GRANT USAGE ON SCHEMA {SCHEMA} TO {ADMIN_ROLE}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {ADMIN_ROLE}",
         GRANT_ADMIN_MAINTAIN,

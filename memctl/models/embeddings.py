@@ -13,6 +13,8 @@ import re
 import uuid
 from dataclasses import dataclass
 
+import numpy as np
+
 from pgvector.sqlalchemy import HALFVEC, VECTOR
 from sqlalchemy import (
     CheckConstraint,
@@ -31,8 +33,20 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.schema import CreateIndex
 
-from memctl.models.base import SCHEMA, SMALLINT, Base, created_at, enum_check, fk_index, org_pk, tenant_fk
-from memctl.models.enums import Distance, IndexStorage
+from memctl.models.base import (
+    HEX64,
+    SCHEMA,
+    SMALLINT,
+    Base,
+    created_at,
+    enum_check,
+    fk_index,
+    org_fk,
+    org_pk,
+    tenant_fk,
+    updated_at,
+)
+from memctl.models.enums import Distance, IndexStorage, ModelState
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # S3's Vector(384)
 DEFAULT_MODEL_DIM = 384
@@ -41,6 +55,8 @@ DEFAULT_HNSW_EF_CONSTRUCTION = 64  # S5: ef_construction = 64 (also pgvector's d
 MAX_DIM = {IndexStorage.VECTOR: 2000, IndexStorage.HALFVEC: 4000}  # pgvector HNSW limits
 
 EMBEDDING_TABLES = ("memory_embeddings", "consolidated_memory_embeddings")
+# the columns of embedding_models that make a ModelSpec, in its order
+MODEL_COLUMNS = "id, name, dim, distance, index_storage, hnsw_m, hnsw_ef_construction, state"
 
 # distance -> (SQL operator, opclass suffix); pgvector README "Querying" and "HNSW".
 DISTANCE_OPS = {
@@ -68,6 +84,8 @@ class EmbeddingModel(Base):
         CheckConstraint("hnsw_ef_construction >= 2 * hnsw_m AND hnsw_ef_construction <= 1000",
                         name="hnsw_ef_construction_range"),
         Index("uq_embedding_models_is_default", "is_default", unique=True, postgresql_where=text("is_default")),
+        enum_check("state", ModelState),
+        CheckConstraint("NOT is_default OR state = 'ready'", name="default_is_ready"),
     )
 
     id: Mapped[int] = mapped_column(SMALLINT, Identity(always=True), primary_key=True)
@@ -80,6 +98,28 @@ class EmbeddingModel(Base):
         SMALLINT, server_default=text(str(DEFAULT_HNSW_EF_CONSTRUCTION)))
     is_default: Mapped[bool] = mapped_column(server_default=text("false"))
     created_at: Mapped[dt.datetime] = created_at()
+    # registered -> ready -> retiring (revision 0013): verify-schema requires valid indexes of ready models
+    state: Mapped[str] = mapped_column(server_default=text("'registered'"))
+
+
+class OrganizationModel(Base):
+    """An organisation's embedding model, when it is not the global default (revision 0013).
+
+    Written only by ``memctl models set-default --org`` (memctl_admin): memory_app may read its own
+    organisation's row, never write it, so a tenant cannot switch its model past set-default's checks.
+    """
+
+    __tablename__ = "organization_models"
+    __table_args__ = (
+        org_fk(),
+        ForeignKeyConstraint(["model_id"], [f"{SCHEMA}.embedding_models.id"], ondelete="RESTRICT"),
+        fk_index("model_id"),
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(SMALLINT)
+    created_at: Mapped[dt.datetime] = created_at()
+    updated_at: Mapped[dt.datetime] = updated_at()
 
 
 def _embedding_table_args(owner_col: str, owner_table: str) -> tuple:
@@ -89,7 +129,38 @@ def _embedding_table_args(owner_col: str, owner_table: str) -> tuple:
                                                    f"{SCHEMA}.embedding_models.dim"], ondelete="RESTRICT"),
         fk_index("model_id", "dim"),
         CheckConstraint("vector_dims(embedding) = dim", name="embedding_dim"),
+        CheckConstraint(f"content_hash ~ {HEX64}", name="content_hash_sha256"),
     )
+
+
+class Embedding(VECTOR):
+    """pgvector's ``vector`` type whose values go to asyncpg as numpy arrays.
+
+    memctl's engines register pgvector's binary asyncpg codec on connect (db.engine); pgvector's
+    SQLAlchemy type renders values as text first, which that codec refuses ("expected list or
+    ndarray"), so an ORM insert failed. Here a value is handed over as a (d,) float32 array on
+    asyncpg; other drivers keep pgvector's text form. Results come back as (d,) float32 arrays.
+    """
+
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect):
+        """(d,) float32 arrays for asyncpg (its codec encodes them), pgvector's text elsewhere."""
+        if dialect.driver != "asyncpg":
+            return super().bind_processor(dialect)
+
+        def process(value):
+            return None if value is None else np.asarray(value, dtype=np.float32)
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype):
+        """(d,) float32 arrays, whatever the driver handed back (pgvector's type made lists)."""
+        convert = super().result_processor(dialect, coltype)
+
+        def process(value):
+            value = value if isinstance(value, np.ndarray) else convert(value)
+            return None if value is None else np.asarray(value, dtype=np.float32)
+        return process
 
 
 class MemoryEmbedding(Base):
@@ -102,11 +173,14 @@ class MemoryEmbedding(Base):
     memory_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     model_id: Mapped[int] = mapped_column(SMALLINT, primary_key=True)
     dim: Mapped[int] = mapped_column(SMALLINT)
-    embedding: Mapped[object] = mapped_column(VECTOR())
+    embedding: Mapped[object] = mapped_column(Embedding())
     external_vector_id: Mapped[str | None]  # S4 vector_id
     created_at: Mapped[dt.datetime] = created_at()
     # the memory is active and not deleted: kept by triggers (ddl.SYNC_SEARCHABLE), filtered in the index scan
     searchable: Mapped[bool] = mapped_column(server_default=text("true"))
+    # the memory's content_hash the vector was computed from; NULL: its content at the time of writing,
+    # unchanged since (trg_memories_freeze_embedding_hash records the old hash when it changes; 0013)
+    content_hash: Mapped[str | None]
 
 
 class ConsolidatedMemoryEmbedding(Base):
@@ -119,9 +193,10 @@ class ConsolidatedMemoryEmbedding(Base):
     consolidated_memory_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     model_id: Mapped[int] = mapped_column(SMALLINT, primary_key=True)
     dim: Mapped[int] = mapped_column(SMALLINT)
-    embedding: Mapped[object] = mapped_column(VECTOR())
+    embedding: Mapped[object] = mapped_column(Embedding())
     external_vector_id: Mapped[str | None]
     created_at: Mapped[dt.datetime] = created_at()
+    content_hash: Mapped[str | None]  # as in memory_embeddings (revision 0013)
 
 
 @dataclass(frozen=True)
@@ -135,6 +210,7 @@ class ModelSpec:
     index_storage: str = IndexStorage.VECTOR
     hnsw_m: int = DEFAULT_HNSW_M
     hnsw_ef_construction: int = DEFAULT_HNSW_EF_CONSTRUCTION
+    state: str = ModelState.READY
 
     @property
     def operator(self) -> str:

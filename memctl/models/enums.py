@@ -20,6 +20,15 @@ class IndexStorage(StrEnum):
     HALFVEC = "halfvec"
 
 
+class ModelState(StrEnum):
+    """embedding_models.state (revision 0013): ``registered`` (backfilling, no index required),
+    ``ready`` (valid HNSW indexes: searchable, may be a default), ``retiring`` (being removed)."""
+
+    REGISTERED = "registered"
+    READY = "ready"
+    RETIRING = "retiring"
+
+
 class Tier(StrEnum):
     """memories.tier (S5 memory_type)."""
 

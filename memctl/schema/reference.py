@@ -33,7 +33,8 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, sort_tabl
 from memctl.config import mask_url
 from memctl.errors import DatabaseUnavailable
 from memctl.models import SCHEMA, ModelSpec, ddl, metadata
-from memctl.models.embeddings import EMBEDDING_TABLES, hnsw_index_ddl
+from memctl.models.embeddings import EMBEDDING_TABLES, MODEL_COLUMNS, hnsw_index_ddl
+from memctl.models.enums import ModelState
 from memctl.schema.catalog import Snapshot, read_snapshot
 
 SCRATCH_PREFIX = "memctl_ref_"
@@ -54,7 +55,7 @@ def model_statements_before_tables() -> list[str]:
 def model_statements_after_tables() -> list[str]:
     """Triggers, RLS policies and grants, applied once the tables exist."""
     stmts = [ddl.RECORD_MEMORY_VERSION, ddl.VERSION_TRIGGER_SQL, ddl.SYNC_SEARCHABLE, ddl.SYNC_SEARCHABLE_TRIGGER_SQL,
-             ddl.EMBEDDING_SEARCHABLE, ddl.EMBEDDING_SEARCHABLE_TRIGGER_SQL]
+             ddl.EMBEDDING_SEARCHABLE, ddl.EMBEDDING_SEARCHABLE_TRIGGER_SQL, *ddl.freeze_hash_statements()]
     stmts += [ddl.touch_trigger(t) for t in ddl.tables_with_updated_at()]
     for t in sorted(set(ddl.tenant_tables()) | {"organizations"}):
         stmts += ddl.rls_statements(t)
@@ -62,15 +63,17 @@ def model_statements_after_tables() -> list[str]:
 
 
 def hnsw_statements(models: Sequence[ModelSpec], dialect: Dialect) -> list[str]:
-    """One CREATE INDEX per (embedding table, registered model)."""
-    return [hnsw_index_ddl(dialect, t, m) for m in models for t in EMBEDDING_TABLES]
+    """One CREATE INDEX per (embedding table, ready model). A registered model (backfilling) or a
+    retiring one may have its index or not (revision 0013): verify-schema leaves those out."""
+    return [hnsw_index_ddl(dialect, t, m) for m in models if m.state == ModelState.READY for t in EMBEDDING_TABLES]
 
 
 def _model_row(m: ModelSpec) -> str:
     values = ", ".join(str(v) if isinstance(v, int) else "'" + str(v).replace("'", "''") + "'"
-                       for v in (m.id, m.name, m.dim, m.distance, m.index_storage, m.hnsw_m, m.hnsw_ef_construction))
+                       for v in (m.id, m.name, m.dim, m.distance, m.index_storage, m.hnsw_m, m.hnsw_ef_construction,
+                                 m.state))
     return (f"INSERT INTO {SCHEMA}.embedding_models (id, name, dim, distance, index_storage, hnsw_m, "
-            f"hnsw_ef_construction) OVERRIDING SYSTEM VALUE VALUES ({values})")
+            f"hnsw_ef_construction, state) OVERRIDING SYSTEM VALUE VALUES ({values})")
 
 
 def model_statements(models: Sequence[ModelSpec], dialect: Dialect) -> list[str]:
@@ -96,8 +99,7 @@ async def registered_models(conn: AsyncConnection) -> list[ModelSpec]:
     if exists is None:
         return []
     rows = (await conn.execute(text(
-        f"SELECT id, name, dim, distance, index_storage, hnsw_m, hnsw_ef_construction "
-        f"FROM {SCHEMA}.embedding_models ORDER BY id"))).mappings().all()
+        f"SELECT {MODEL_COLUMNS} FROM {SCHEMA}.embedding_models ORDER BY id"))).mappings().all()
     return [ModelSpec(**r) for r in rows]
 
 

@@ -22,7 +22,9 @@ from memctl.db.privileges import require_catalog_reads
 from memctl.errors import ConfigError
 from memctl.migration import runner as migrate
 from memctl.migration.revisions import VERSION_TABLE_SCHEMA
-from memctl.models import SCHEMA, ddl
+from memctl.models import SCHEMA, ModelSpec, ddl, hnsw_index_name
+from memctl.models.embeddings import EMBEDDING_TABLES
+from memctl.models.enums import ModelState
 from memctl.schema.app_role import app_role_findings
 from memctl.schema.catalog import Snapshot, read_snapshot
 from memctl.schema.citus import citus_findings
@@ -73,6 +75,17 @@ def _without_grants_to(snap: Snapshot, roles: Sequence[str]) -> None:
             objects[name].pop(role, None)
         if not objects[name]:
             del objects[name]
+
+
+def _without_transitional_indexes(snap: Snapshot, models: Sequence[ModelSpec]) -> None:
+    """Drop from ``snap`` the HNSW indexes of models that are not ready: a registered model's index
+    may be missing or still building, a retiring one's may be gone (revision 0013). A ready model's
+    index stays, so a missing or INVALID one is a finding."""
+    indexes = snap.get("index")
+    for model in models:
+        if model.state != ModelState.READY:
+            for table in EMBEDDING_TABLES:
+                indexes.pop(f"{table}.{hnsw_index_name(table, model.id)}", None)
 
 
 async def _require_roles(conn, roles: Sequence[str]) -> None:
@@ -126,6 +139,7 @@ async def verify_schema(engine: AsyncEngine, url: URL, target: str = "postgres",
     expected = await reference_snapshot(engine, models, head)
     actual = await live_snapshot(engine)
     _without_grants_to(actual, allow_grants_to)
+    _without_transitional_indexes(actual, models)
     result.findings += diff(expected, actual) + roles + citus
     result.checked = dict(Counter({cat: len(objs) for cat, objs in expected.objects.items()}))
     return result

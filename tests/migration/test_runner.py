@@ -18,7 +18,7 @@ async def _schema_objects(engine) -> int:
 async def test_upgrade_downgrade_upgrade_round_trip(engine, db_url):
     first = await migrate.upgrade(engine)
     assert first.before is None and first.after == migrate.head_revision()
-    assert first.revisions == ordered() and len(first.revisions) == 12
+    assert first.revisions == ordered() and len(first.revisions) == 13
     await engine.dispose()
     snap_first = await live_snapshot(engine)
     assert (await verify_schema(engine, db_url)).clean
@@ -33,7 +33,7 @@ async def test_upgrade_downgrade_upgrade_round_trip(engine, db_url):
     assert (await live_snapshot(engine)).objects == snap_first.objects
     result = await verify_schema(engine, db_url)
     assert result.clean, result.findings
-    assert result.checked["table"] == 26
+    assert result.checked["table"] == 27
 
 
 async def test_upgrade_is_idempotent_and_partial_targets(engine):
@@ -50,5 +50,5 @@ async def test_upgrade_is_idempotent_and_partial_targets(engine):
 def test_upgrade_sql_renders_without_database():
     sql = upgrade_sql()
     assert "CREATE SCHEMA agent_memory" in sql
-    assert sql.count("CREATE TABLE agent_memory.") == 26
+    assert sql.count("CREATE TABLE agent_memory.") == 27
     assert "ENABLE ROW LEVEL SECURITY" in sql and "USING hnsw" in sql

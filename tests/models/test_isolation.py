@@ -53,6 +53,20 @@ async def _insertable_columns(admin, table: str) -> list[str]:
             {"t": f"agent_memory.{table}"})).scalars())
 
 
+async def _read_only(probe, q: str, key: str, a) -> list[str]:
+    """A table the role may only read: every write of its own organisation's rows is refused."""
+    failures = []
+    for sql in (f"UPDATE {q} SET {key} = {key} WHERE {key} = $1", f"DELETE FROM {q} WHERE {key} = $1",
+                f"INSERT INTO {q} SELECT * FROM {q} WHERE {key} = $1"):
+        try:
+            async with probe.transaction():
+                await probe.execute(sql, a)
+            failures.append(f"{sql.split()[0]} of A's rows was accepted by a read-only table")
+        except asyncpg.InsufficientPrivilegeError:
+            pass
+    return failures
+
+
 async def prove(admin, dsn: str, table: str, key: str, a, b) -> list[str]:
     """Every way ``table`` fails to isolate A from B, as the probe role (empty: isolated)."""
     q = f"agent_memory.{table}"
@@ -84,25 +98,28 @@ async def prove(admin, dsn: str, table: str, key: str, a, b) -> list[str]:
                 failures.append(f"SELECT sees {n} of A's {own} rows")
             if (n := await probe.fetchval(f"SELECT count(*) FROM {q} WHERE {key} IS NOT NULL")) != own:
                 failures.append(f"SELECT without a filter sees {n} rows, A has {own}")
-            if (status := await probe.execute(f"UPDATE {q} SET {key} = {key} WHERE {key} = $1", b)) != "UPDATE 0":
-                failures.append(f"UPDATE of B: {status}")
-            if (status := await probe.execute(f"DELETE FROM {q} WHERE {key} = $1", b)) != "DELETE 0":
-                failures.append(f"DELETE of B: {status}")
-            try:
-                async with probe.transaction():  # a savepoint, rolled back: the positive control is undone
-                    status = await probe.execute(f"UPDATE {q} SET {key} = {key} WHERE {key} = $1", a)
-                    raise _Undo(status)
-            except _Undo as undo:
-                if str(undo) != f"UPDATE {own}":
-                    failures.append(f"UPDATE of A: {undo}, expected UPDATE {own}")
-            try:
-                async with probe.transaction():
-                    await probe.execute(f"INSERT INTO {q} ({', '.join(cols)}) SELECT {copy} FROM {q} "
-                                        f"WHERE {key} = $2 LIMIT 1", b, a)
-                failures.append("INSERT with B's id was accepted")
-            except asyncpg.PostgresError as exc:
-                if exc.sqlstate != RLS_VIOLATION:
-                    failures.append(f"INSERT with B's id failed for another reason: {exc.sqlstate} {exc}")
+            if not await probe.fetchval("SELECT has_table_privilege($1, 'UPDATE')", q):
+                failures += await _read_only(probe, q, key, a)  # organization_models: memctl's to write
+            else:
+                if (status := await probe.execute(f"UPDATE {q} SET {key} = {key} WHERE {key} = $1", b)) != "UPDATE 0":
+                    failures.append(f"UPDATE of B: {status}")
+                if (status := await probe.execute(f"DELETE FROM {q} WHERE {key} = $1", b)) != "DELETE 0":
+                    failures.append(f"DELETE of B: {status}")
+                try:
+                    async with probe.transaction():  # a savepoint, rolled back: the positive control is undone
+                        status = await probe.execute(f"UPDATE {q} SET {key} = {key} WHERE {key} = $1", a)
+                        raise _Undo(status)
+                except _Undo as undo:
+                    if str(undo) != f"UPDATE {own}":
+                        failures.append(f"UPDATE of A: {undo}, expected UPDATE {own}")
+                try:
+                    async with probe.transaction():
+                        await probe.execute(f"INSERT INTO {q} ({', '.join(cols)}) SELECT {copy} FROM {q} "
+                                            f"WHERE {key} = $2 LIMIT 1", b, a)
+                    failures.append("INSERT with B's id was accepted")
+                except asyncpg.PostgresError as exc:
+                    if exc.sqlstate != RLS_VIOLATION:
+                        failures.append(f"INSERT with B's id failed for another reason: {exc.sqlstate} {exc}")
         async with probe.transaction():  # nothing set: nothing visible
             if (n := await probe.fetchval(f"SELECT count(*) FROM {q} WHERE {key} IS NOT NULL")) != 0:
                 failures.append(f"with no organisation set, SELECT sees {n} rows")

@@ -8,8 +8,8 @@ from memctl.models import metadata
 from memctl.models.ddl import REFERENCE_TABLES, tenant_tables
 
 
-def test_all_26_tables_in_agent_memory():
-    assert len(metadata.tables) == 26
+def test_all_27_tables_in_agent_memory():
+    assert len(metadata.tables) == 27
     assert {t.schema for t in metadata.tables.values()} == {"agent_memory"}
 
 
@@ -57,4 +57,4 @@ def test_names_fit_63_bytes_after_compilation():
 def test_tenant_tables_found_from_columns():
     tables = tenant_tables()
     assert "memories" in tables and "organizations" not in tables and "embedding_models" not in tables
-    assert len(tables) == 24  # 26 minus organizations and embedding_models
+    assert len(tables) == 25  # 27 minus organizations and embedding_models
