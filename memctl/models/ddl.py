@@ -205,7 +205,8 @@ $$"""
 
 def grant_statements() -> list[str]:
     """Privileges of ``memory_app`` (DML on tenant tables, read-only on embedding_models and
-    organization_models, no new organisations) and of ``memctl_admin`` (DML on every table, and MAINTAIN from PostgreSQL 17)."""
+    organization_models, no new organisations) and of ``memctl_admin`` (DML on every table, and
+    MAINTAIN from PostgreSQL 17)."""
     return [
         f"GRANT USAGE ON SCHEMA {SCHEMA} TO {APP_ROLE}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {APP_ROLE}",

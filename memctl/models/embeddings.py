@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 
 import numpy as np
-
 from pgvector.sqlalchemy import HALFVEC, VECTOR
 from sqlalchemy import (
     CheckConstraint,

@@ -30,7 +30,8 @@ async def test_memory_embedding_round_trips_through_the_orm(migrated):
         memory_id = memory.id
         await session.commit()
     async with AsyncSession(migrated) as session:
-        row = (await session.execute(select(MemoryEmbedding).where(MemoryEmbedding.memory_id == memory_id))).scalar_one()
+        query = select(MemoryEmbedding).where(MemoryEmbedding.memory_id == memory_id)
+        row = (await session.execute(query)).scalar_one()
         assert isinstance(row.embedding, np.ndarray) and row.embedding.dtype == np.float32
         assert np.array_equal(row.embedding, vec)
         assert row.searchable and len(row.content_hash) == 64
