@@ -74,7 +74,8 @@ class Target:
 
 async def bench_hnsw(engine: AsyncEngine, options: BenchOptions | None = None,
                      progress: Progress = no_progress) -> BenchResult:
-    """Benchmark a registered model's HNSW index (the default model unless ``options.model_name``).
+    """Benchmark a registered model's HNSW index: ``options.model_name``, else the model of
+    ``options.org`` (its own choice, else the default), else the default model.
 
     Order: fingerprint, plan check (INVALID ends the run unmeasured), first pass vs steady state,
     exact top-k (cached), ef_search sweep, then the optional tenant-filtered groups, --vs-raw,
@@ -89,13 +90,15 @@ async def bench_hnsw(engine: AsyncEngine, options: BenchOptions | None = None,
         require_create(facts, "bench-hnsw --build / --vs-raw copy the vectors into schema memctl_bench")
     started = time.perf_counter()
     async with engine.connect() as sa_conn:
-        model = await registry.get_model(sa_conn, opts.model_name)
         org_id = None
         if opts.org is not None:
             org_id = (await sa_conn.execute(text(f"SELECT id FROM {SCHEMA}.organizations WHERE slug = :s"),
                                             {"s": checked("organisation with slug", opts.org)})).scalar()
             if org_id is None:
                 raise NotFound(f"no organisation with slug {opts.org!r}")
+        # --org without --model: the model that organisation's searches use (its own, else the default)
+        model = (await registry.current_model(sa_conn, org_id) if org_id is not None and opts.model_name is None
+                 else await registry.get_model(sa_conn, opts.model_name))
         # End SQLAlchemy's implicit transaction: inside it, our transactions would be savepoints and
         # SET LOCAL (index scans off for the truth) would outlive them.
         await sa_conn.commit()

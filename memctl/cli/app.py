@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from memctl.cli import bench, check, common, db, demo, maintain, migrate, seed, verify
+from memctl.cli import bench, check, common, db, demo, maintain, migrate, models, seed, verify
 from memctl.errors import ExitCode
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ def root(
 
 
 app.add_typer(db.app, name="db")
+app.add_typer(models.app, name="models")
 app.add_typer(migrate.app, name="migrate")
 app.add_typer(migrate.app, name="upgrade", help="The same as migrate (Alembic's name for it).")
 app.command("downgrade")(migrate.downgrade)

@@ -171,16 +171,31 @@ def run_plain(fn: Callable[[], T]) -> T:
 
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress callback drawn as a rich bar on stderr (silent when stderr is not a terminal)."""
+def progress_bar(enabled: bool = True, rate: str | None = None) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback drawn as a rich bar on stderr (silent when stderr is not a terminal);
+    with ``rate`` (a unit, e.g. 'rows'), the speed in units/s and the time remaining too."""
     if not enabled or not sys.stderr.isatty():
         yield lambda _phase, _done, _total: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
 
     from memctl.cli import render
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    class Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:,.0f} {rate}/s" if task.speed else "")
+
+    extra = [Rate(), TimeRemainingColumn()] if rate else []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), *extra,
                   console=render.stderr, transient=True) as bar:
         tasks: dict[str, Any] = {}
 

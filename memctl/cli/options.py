@@ -143,3 +143,15 @@ def format_duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+_SIZES = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40}
+
+
+def parse_size(option: str, value: str) -> int:
+    """'512MB', '1GB', '65536kB' -> bytes (PostgreSQL's memory units, powers of 1024; a bare number
+    is MB); ConfigError naming ``option`` otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?[bB])?\s*", value)
+    if not match:
+        raise ConfigError(f"{option} must be a size like 512MB or 2GB, got {value!r}")
+    return int(float(match.group(1)) * _SIZES[(match.group(2) or "mb").lower()])

@@ -19,8 +19,6 @@ import enum
 import json
 import sys
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +26,8 @@ from rich.console import Console
 from rich.table import Table
 
 from memctl.bench.options import REFERENCE_EF
+from memctl.cli import render_models  # noqa: F401  (registers the formatters of memctl models)
+from memctl.cli.formatters import FORMATTERS, Section, renders
 
 if TYPE_CHECKING:
     from memctl.bench.types import BenchResult
@@ -42,17 +42,6 @@ if TYPE_CHECKING:
 
 stdout = Console(soft_wrap=False)
 stderr = Console(stderr=True)
-
-
-@dataclass
-class Section:
-    """A titled table: ``columns`` names and ``rows`` of cell values (any JSON-able values)."""
-
-    title: str
-    columns: list[str]
-    rows: list[list[Any]]
-    caption: str | None = None
-    primary: bool = False  # the section --csv prints (else the first)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -100,21 +89,8 @@ def to_json(result: Any, run: dict[str, Any] | None = None) -> str:
     return json.dumps(document(result, run), indent=indent, default=_jsonable)
 
 
-Formatter = Callable[[Any], list[Section]]
-FORMATTERS: dict[str, Formatter] = {}  # qualified class name (``list[...]`` for a list of them) -> formatter
-
-
 def _name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def renders(qualified_name: str) -> Callable[[Formatter], Formatter]:
-    """Register the decorated function as the formatter of the class ``qualified_name``
-    (``'memctl.migration.runner.MigrationResult'``, or ``'list[...]'`` for a list of them)."""
-    def register(fn: Formatter) -> Formatter:
-        FORMATTERS[qualified_name] = fn
-        return fn
-    return register
 
 
 def sections(result: Any) -> list[Section]:
@@ -351,3 +327,4 @@ def emit_steps(steps: list[tuple[str, Any]], *, as_json: bool = False, run: dict
     for name, result in steps:
         stdout.rule(name)
         emit(result)
+

@@ -96,12 +96,24 @@ SELECT e.org_id::text || '/' || e.{owner}::text || ' model ' || e.model_id
  WHERE m.distance = 'cosine' AND vector_norm(e.embedding) = 0""")
       for table, owner in (("memory_embeddings", "memory_id"),
                            ("consolidated_memory_embeddings", "consolidated_memory_id"))),
-    Rule("missing_default_embedding", "memories", "live memory without an embedding in the default model", f"""
+    Rule("missing_default_embedding", "memories",
+         "live memory without an embedding in its organisation's model (its own, else the default)", f"""
 SELECT m.org_id::text || '/' || m.id::text FROM {SCHEMA}.memories m
  WHERE m.deleted_at IS NULL
    AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.memory_embeddings e
                     WHERE e.org_id = m.org_id AND e.memory_id = m.id
-                      AND e.model_id = (SELECT id FROM {SCHEMA}.embedding_models WHERE is_default))"""),
+                      AND e.model_id = coalesce(
+                          (SELECT o.model_id FROM {SCHEMA}.organization_models o WHERE o.org_id = m.org_id),
+                          (SELECT id FROM {SCHEMA}.embedding_models WHERE is_default)))"""),
+    # revision 0013: the row's content_hash is the content it was computed from (NULL: unchanged since)
+    *(Rule("stale_embedding", table, "embedding computed from a content that has changed since "
+           "(memctl models backfill --stale recomputes it)", f"""
+SELECT 'model ' || e.model_id || ' ' || e.org_id::text || '/' || e.{owner}::text
+  FROM {SCHEMA}.{table} e JOIN {SCHEMA}.{owners} m ON m.org_id = e.org_id AND m.id = e.{owner}
+ WHERE e.content_hash <> m.content_hash""")
+      for table, owner, owners in (("memory_embeddings", "memory_id", "memories"),
+                                   ("consolidated_memory_embeddings", "consolidated_memory_id",
+                                    "consolidated_memories"))),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memctl.data import registry
-from memctl.errors import ConfigError, DatasetError
+from memctl.errors import ConfigError, DatasetError, ModelUnavailable
 from memctl.models import SCHEMA, ModelSpec
+from memctl.models.enums import ModelState
 from memctl.repositories.search_sql import available_sql, search_sql
 
 ACTIVE = "status = 'active' AND deleted_at IS NULL"
@@ -58,13 +60,20 @@ class SearchHit:
 class SearchHits(list[SearchHit]):
     """The hits of one search, nearest first (a list), and whether it holds all it should.
 
-    ``available``: when fewer than k came back, how many active memories of the organisation have
-    an embedding of the model (None when k came back). ``stopped_early``: pgvector's
-    ``hnsw.max_scan_tuples`` ended the scan before k rows were found (``available`` > len).
+    ``model``: the model searched (its space is the distances'). ``available``: when fewer than k
+    came back, how many active memories of the organisation have an embedding of the model (None
+    when k came back). ``stopped_early``: pgvector's ``hnsw.max_scan_tuples`` ended the scan before
+    k rows were found (``available`` > len).
     """
 
+    model: ModelSpec | None = None
     available: int | None = None
     stopped_early: bool = False
+
+
+# A model a service may write embeddings for: ready, or registered (dual-write while it is backfilled).
+WRITABLE = (ModelState.READY, ModelState.REGISTERED)
+Embeddings = Mapping[str | ModelSpec, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -87,12 +96,17 @@ class MemoryRepository:
     async def add(self, agent_id: uuid.UUID, content: str, *, category: str = "factual", tier: str = "task",
                   user_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None,
                   metadata: dict[str, Any] | None = None, expires_at: dt.datetime | None = None,
-                  embedding: np.ndarray | None = None, model: ModelSpec | None = None) -> AddResult:
+                  embedding: np.ndarray | None = None, model: ModelSpec | None = None,
+                  embeddings: Embeddings | None = None) -> AddResult:
         """Insert a memory unless an active one of the same agent has the same content.
 
         Deduplicates through the partial unique index (org_id, agent_id, content_hash) WHERE
         active (``ON CONFLICT ... DO NOTHING``). ``embedding`` (d,) float32 is stored for
-        ``model`` (default: the default model); DatasetError if its dimension is not the model's.
+        ``model`` (default: the organisation's current model); ``embeddings`` maps more models
+        (names or specs) to their vectors: during a model change a service writes both
+        (README, "Changing the embedding model"). Each row records the content hash it was
+        computed from. DatasetError if a vector's dimension is not its model's; ModelUnavailable
+        for a model that is unknown or retiring.
         """
         row = (await self.conn.execute(text(
             f"INSERT INTO {SCHEMA}.memories (org_id, agent_id, user_id, session_id, category, tier, content, "
@@ -108,19 +122,34 @@ class MemoryRepository:
                 f"SELECT id FROM {SCHEMA}.memories WHERE org_id = :org AND agent_id = :agent AND {ACTIVE} "
                 f"AND content_hash = {SCHEMA}.sha256_hex(:content)"),
                 {"org": self.org_id, "agent": agent_id, "content": content})).scalar_one()
+        vectors = dict(embeddings or {})
         if embedding is not None:
-            await self._embed(row, embedding, model)
+            vectors[model or await self.current_model()] = embedding
+        await self._embed(row, vectors, replace=False)
         return AddResult(row, created)
 
-    async def _embed(self, memory_id: uuid.UUID, embedding: np.ndarray, model: ModelSpec | None) -> None:
-        model = model or await registry.get_model(self.conn)
-        vec = np.asarray(embedding, dtype=np.float32)
-        if vec.shape != (model.dim,):
-            raise DatasetError(f"embedding has shape {vec.shape}, model {model.name!r} needs ({model.dim},)")
-        await self.conn.execute(text(
-            f"INSERT INTO {SCHEMA}.memory_embeddings (org_id, memory_id, model_id, dim, embedding) "
-            f"VALUES (:org, :memory, :model, :dim, :embedding) ON CONFLICT DO NOTHING"),
-            {"org": self.org_id, "memory": memory_id, "model": model.id, "dim": model.dim, "embedding": vec})
+    async def current_model(self) -> ModelSpec:
+        """The model this organisation searches with now: its own choice (``memctl models
+        set-default --org``) or the global default. A service embeds its query in this model's
+        space and passes it to :meth:`search`, so a cutover between the two calls cannot mix spaces."""
+        return await registry.current_model(self.conn, self.org_id)
+
+    async def _embed(self, memory_id: uuid.UUID, vectors: Embeddings, replace: bool) -> None:
+        """Store each model's vector for the memory, with the memory's current content hash; with
+        ``replace`` an existing row of the model is overwritten (a re-embedded content)."""
+        conflict = ("DO UPDATE SET embedding = EXCLUDED.embedding, content_hash = EXCLUDED.content_hash, "
+                    "created_at = now()" if replace else "DO NOTHING")
+        for key, embedding in vectors.items():
+            model = await registry.usable_model(self.conn, key, *WRITABLE)
+            vec = np.asarray(embedding, dtype=np.float32)
+            if vec.shape != (model.dim,):
+                raise DatasetError(f"embedding has shape {vec.shape}, model {model.name!r} needs ({model.dim},)")
+            await self.conn.execute(text(
+                f"INSERT INTO {SCHEMA}.memory_embeddings (org_id, memory_id, model_id, dim, embedding, content_hash) "
+                f"SELECT m.org_id, m.id, :model, :dim, :embedding, m.content_hash FROM {SCHEMA}.memories m "
+                f"WHERE m.org_id = :org AND m.id = :memory "
+                f"ON CONFLICT (org_id, memory_id, model_id) {conflict}"),
+                {"org": self.org_id, "memory": memory_id, "model": model.id, "dim": model.dim, "embedding": vec})
 
     async def get(self, memory_id: uuid.UUID) -> MemoryRow | None:
         """The memory, deleted or not; None when this organisation has no such memory."""
@@ -129,9 +158,15 @@ class MemoryRepository:
             {"org": self.org_id, "id": memory_id})).mappings().first()
         return MemoryRow(**row) if row else None
 
-    async def search(self, query: np.ndarray, k: int = 10, *, model: ModelSpec | None = None,
+    async def search(self, query: np.ndarray, k: int = 10, *, model: ModelSpec | str | None = None,
                      ef_search: int = 40) -> SearchHits:
-        """The ``k`` active memories nearest to ``query`` (d,) float32, nearest first.
+        """The ``k`` active memories nearest to ``query`` (d,) float32, nearest first, in ``model``'s
+        space (a spec or a name; default: :meth:`current_model`). ``hits.model`` is the model used.
+
+        Any ready model is served, the organisation's current one or not: a query embedded just
+        before a cutover still finds its rows. An unknown, registered (not indexed yet) or retiring
+        model, or a query of another dimension, raises ModelUnavailable: two 384-dimension spaces
+        mix without any error, so the model is named, never guessed (issue 13).
 
         Contract: returns min(k, active and not deleted memories of the organisation that have an
         embedding of ``model``) rows, unless pgvector's ``hnsw.max_scan_tuples`` ends the scan
@@ -142,12 +177,16 @@ class MemoryRepository:
         """
         if not 1 <= k <= 1000 or not 1 <= ef_search <= 1000:
             raise ConfigError("k and ef_search must be between 1 and 1000 (pgvector's ef_search range)")
-        model = model or await registry.get_model(self.conn)
+        model = await registry.usable_model(self.conn, model) if model is not None else await self.current_model()
+        query = np.asarray(query, dtype=np.float32)
+        if query.shape != (model.dim,):
+            raise ModelUnavailable(f"query has shape {query.shape}, model {model.name!r} needs ({model.dim},)")
         await self.conn.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
                                      "set_config('hnsw.ef_search', :ef, true)"), {"ef": str(int(ef_search))})
         rows = (await self.conn.exec_driver_sql(
-            search_sql(model, k), (np.asarray(query, dtype=np.float32), self.org_id))).all()
+            search_sql(model, k), (query, self.org_id))).all()
         hits = SearchHits(SearchHit(r.memory_id, r.content, float(r.distance)) for r in rows)
+        hits.model = model
         if len(hits) < k:  # fewer than asked: all there are, or the scan stopped early
             hits.available = int((await self.conn.exec_driver_sql(available_sql(model), (self.org_id,))).scalar())
             hits.stopped_early = hits.available > len(hits)
@@ -170,14 +209,22 @@ class MemoryRepository:
         return [MemoryRow(**r) for r in rows]
 
     async def update_content(self, memory_id: uuid.UUID, content: str, *, changed_by: str | None = None,
-                             reason: str | None = None) -> bool:
-        """Replace the content; the previous one becomes a version (who and why recorded with it)."""
+                             reason: str | None = None, embeddings: Embeddings | None = None) -> bool:
+        """Replace the content; the previous one becomes a version (who and why recorded with it).
+
+        ``embeddings`` (model name or spec -> (d,) float32) replace the memory's vectors of those
+        models with ones of the new content. A vector not replaced keeps the hash of the content it
+        was computed from, so check-constraints reports it as ``stale_embedding`` and ``memctl
+        models backfill --stale`` recomputes it (revision 0013).
+        """
         await self.conn.execute(text("SELECT set_config('app.changed_by', :who, true), "
                                      "set_config('app.change_reason', :why, true)"),
                                 {"who": changed_by or "", "why": reason or ""})
         result = await self.conn.execute(text(
             f"UPDATE {SCHEMA}.memories SET content = :content WHERE org_id = :org AND id = :id AND deleted_at IS NULL"),
             {"org": self.org_id, "id": memory_id, "content": content})
+        if result.rowcount == 1 and embeddings:
+            await self._embed(memory_id, embeddings, replace=True)
         return result.rowcount == 1
 
     async def versions(self, memory_id: uuid.UUID) -> list[VersionRow]:

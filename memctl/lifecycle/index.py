@@ -1,0 +1,148 @@
+"""``models index``: build a model's HNSW indexes with ``CREATE INDEX CONCURRENTLY``, then mark it ready.
+
+Concurrently, outside a transaction, so services keep reading and writing the embedding tables
+(PostgreSQL docs, CREATE INDEX "Building Indexes Concurrently"). A failed earlier build leaves an
+INVALID index: it is dropped concurrently first, as migrate repairs them. ``maintenance_work_mem``
+is sized to the graph within the ``memory`` budget: pgvector builds much faster while the graph
+fits (pgvector README, "Index Build Time"; past it, it says "hnsw graph no longer fits into
+maintenance_work_mem", a warning here). Progress comes from ``pg_stat_progress_create_index``,
+read on a second connection while the build runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from memctl.bench.build import GRAPH_NOTICE
+from memctl.data import registry
+from memctl.db.engine import asyncpg_dsn
+from memctl.db.locks import advisory_lock
+from memctl.db.privileges import require_migration_privileges
+from memctl.errors import LockHeld
+from memctl.lifecycle.catalog import index_states
+from memctl.lifecycle.types import IndexBuild, IndexResult
+from memctl.migration.revisions import ensure_migrated
+from memctl.models import SCHEMA, ModelSpec
+from memctl.models.embeddings import EMBEDDING_TABLES, hnsw_index_ddl
+from memctl.models.enums import IndexStorage, ModelState
+from memctl.progress import Progress, no_progress
+
+MIN_MAINTENANCE_WORK_MEM = 64 * 2**20  # PostgreSQL's default maintenance_work_mem
+DEFAULT_MEMORY_BUDGET = 1024 * 2**20
+POLL_S = 0.5
+
+
+def graph_bytes(rows: int, model: ModelSpec) -> int:
+    """Estimated in-memory size of the HNSW graph of ``rows`` vectors (bytes): per element its value
+    (4 bytes per dimension, 2 for halfvec, plus an 8-byte header), its neighbour lists (2 * m on
+    layer 0, m on each upper layer, about 1/(m-1) more in all; 16 bytes each: a pointer and a
+    distance) and about 100 bytes of element overhead (pgvector's hnsw.h HnswElementData), with
+    a quarter added for allocator slack. An estimate for sizing, not a measurement."""
+    value = model.dim * (2 if model.index_storage == IndexStorage.HALFVEC else 4) + 8
+    neighbours = 2 * model.hnsw_m * (1 + 1 / max(model.hnsw_m - 1, 1)) * 16
+    return int(rows * (value + neighbours + 100) * 1.25)
+
+
+def maintenance_work_mem_for(graph: int, budget: int) -> int:
+    """``maintenance_work_mem`` (bytes) for a graph of ``graph`` bytes: the graph, at least
+    PostgreSQL's default 64 MB, at most ``budget``."""
+    return max(MIN_MAINTENANCE_WORK_MEM, min(graph, budget))
+
+
+_PROGRESS = """
+SELECT phase, coalesce(tuples_done, 0) AS done, coalesce(tuples_total, 0) AS total
+  FROM pg_stat_progress_create_index WHERE pid = $1"""
+
+
+async def _watch(dsn: str, pid: int, label: str, progress: Progress) -> None:
+    """Report the build of backend ``pid`` until cancelled: tuples done of total, per phase."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        while True:
+            row = await conn.fetchrow(_PROGRESS, pid)
+            if row is not None and row["total"]:
+                progress(f"{label}: {row['phase']}", int(row["done"]), int(row["total"]))
+            await asyncio.sleep(POLL_S)
+    finally:
+        await conn.close()
+
+
+async def build_index(engine: AsyncEngine, model_name: str, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                      progress: Progress = no_progress) -> IndexResult:
+    """Build ``model_name``'s HNSW index on each embedding table concurrently (an INVALID leftover
+    dropped first; a valid one left alone), then mark the model ready. ``memory_budget``: the most
+    ``maintenance_work_mem`` may be (bytes).
+
+    Raises ModelUnavailable (unknown or retiring model), PrivilegeMissing unless the role owns the
+    tables (CREATE INDEX needs it), LockHeld when another run works on the model, and the driver's
+    lock-timeout error (exit 75) when older transactions keep the build waiting past lock_timeout
+    (the INVALID index it leaves is repaired by the next run).
+    """
+    await ensure_migrated(engine)
+    await require_migration_privileges(engine, "memctl models index")
+    async with engine.connect() as conn:
+        model = await registry.usable_model(conn, model_name, ModelState.REGISTERED, ModelState.READY)
+        await conn.commit()
+    builds, warnings = [], []
+    async with advisory_lock(engine, f"models {model.name}"), engine.connect() as sa_conn:
+        conn = await sa_conn.execution_options(isolation_level="AUTOCOMMIT")
+        raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+        rows = {t: int(await raw.fetchval(f"SELECT count(*) FROM {SCHEMA}.{t} WHERE model_id = $1", model.id))
+                for t in EMBEDDING_TABLES}
+        graph = graph_bytes(max(rows.values()), model)
+        mwm = maintenance_work_mem_for(graph, memory_budget)
+        if graph > memory_budget:
+            warnings.append(f"the graph of {max(rows.values())} vectors needs about {graph // 2**20} MB, more than "
+                            f"--memory {memory_budget // 2**20} MB: the build goes on, slower")
+        await raw.execute(f"SET maintenance_work_mem = '{mwm // 1024}kB'")
+        notices: list[str] = []
+
+        def listen(_conn, message) -> None:
+            notices.append(message.message)
+
+        raw.add_log_listener(listen)
+        try:
+            states = {s.table: s for s in await index_states(conn, model)}
+            for table in EMBEDDING_TABLES:
+                builds.append(await _build_one(raw, engine, model, table, states[table].status, rows[table],
+                                               progress))
+        finally:
+            raw.remove_log_listener(listen)
+        warnings += sorted({n for n in notices if GRAPH_NOTICE in n})
+        final = {s.table: s for s in await index_states(conn, model)}
+        for b in builds:
+            b.size_bytes = final[b.table].size_bytes
+        state = model.state
+        if all(s.status == "valid" for s in final.values()):
+            await conn.execute(text(f"UPDATE {SCHEMA}.embedding_models SET state = 'ready' "
+                                    f"WHERE id = :id AND state = 'registered'"), {"id": model.id})
+            state = ModelState.READY
+    return IndexResult(model.name, builds, mwm, graph, str(state), warnings)
+
+
+async def _build_one(raw: asyncpg.Connection, engine: AsyncEngine, model: ModelSpec, table: str, status: str,
+                     rows: int, progress: Progress) -> IndexBuild:
+    name = f"{SCHEMA}.ix_{table}_hnsw_{model.id}"
+    if status == "valid":
+        return IndexBuild(table, name, "present", rows, 0.0, None)
+    if status == "building":
+        raise LockHeld(f"{name} is being built by another session (pg_stat_progress_create_index); try later")
+    action = "built"
+    if status == "invalid":
+        await raw.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        action = "rebuilt"
+    ddl = hnsw_index_ddl(engine.dialect, table, model).replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1)
+    started = time.perf_counter()
+    watcher = asyncio.create_task(_watch(asyncpg_dsn(engine.url), raw.get_server_pid(), table, progress))
+    try:
+        await raw.execute(ddl)
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    progress(f"{table}: done", 1, 1)
+    return IndexBuild(table, name, action, rows, round(time.perf_counter() - started, 3), None)

@@ -1,0 +1,104 @@
+"""Where ``models backfill`` gets vectors: an .npz file matched by content hash, or an embedder.
+
+Both answer :meth:`VectorSource.vectors` for a batch of (content, content_hash): the rows they have
+vectors for, and those vectors. A file may lack a text (it was embedded before the memory existed):
+that row is left unmatched, never guessed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from memctl.data.datasets import load_npz, zero_rows
+from memctl.errors import DatasetError
+from memctl.lifecycle.embedders import Embedder
+from memctl.models import ModelSpec
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 hex of the UTF-8 text: what ``agent_memory.sha256_hex(content)`` computes (schema.md)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class VectorSource(Protocol):
+    """Vectors for a batch of memory contents."""
+
+    description: str
+
+    async def vectors(self, texts: list[str], hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(indices into the batch that have a vector, (len(indices), d) float32 vectors)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the source holds (HTTP connections)."""
+        ...
+
+
+@dataclass
+class FileSource:
+    """An .npz of ``texts`` and ``embeddings`` (the shared data layout), indexed by the SHA-256 of
+    each text; ``rows`` how many texts it holds."""
+
+    description: str
+    by_hash: dict[str, int]
+    embeddings: np.ndarray
+
+    @classmethod
+    def load(cls, path: Path, model: ModelSpec) -> FileSource:
+        """Load ``path`` for ``model``. Raises DatasetError (nothing written) when the file's ``model``
+        names another model, its dimension is not the model's, or a row is a zero vector under a cosine
+        model (pgvector: no cosine distance)."""
+        ds = load_npz(path)
+        if ds.model != model.name:
+            raise DatasetError(f"{path} holds vectors of model {ds.model!r}, not {model.name!r}: two models' "
+                               f"vectors of the same dimension mix without an error, so the names must match")
+        if ds.dim != model.dim:
+            raise DatasetError(f"{path} has {ds.dim}-dimension vectors, model {model.name!r} has {model.dim}")
+        zeros = zero_rows(ds.embeddings) if model.distance == "cosine" else []
+        if len(zeros):
+            raise DatasetError(f"{path}: row {zeros[0]} (and {len(zeros) - 1} more) is a zero vector, which has no "
+                               f"cosine distance: nothing written")
+        return cls(f"file {path.name}", {content_hash(t): i for i, t in enumerate(ds.texts)}, ds.embeddings)
+
+    async def vectors(self, texts: list[str], hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The batch rows whose content the file holds, and their vectors."""
+        found = [(i, self.by_hash[h]) for i, h in enumerate(hashes) if h in self.by_hash]
+        rows = np.array([i for i, _ in found], dtype=np.int64)
+        return rows, self.embeddings[[j for _, j in found]] if found else self.embeddings[:0]
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass
+class EmbedderSource:
+    """An :class:`~memctl.lifecycle.embedders.Embedder` run on each batch's contents; its vectors are
+    checked against the model: (n, dim), and no zero vector under a cosine model."""
+
+    embedder: Embedder
+    model: ModelSpec
+
+    @property
+    def description(self) -> str:
+        """The embedder's description (never a key)."""
+        return self.embedder.description
+
+    async def vectors(self, texts: list[str], hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Every row of the batch, embedded. Raises DatasetError for a wrong dimension or a zero vector."""
+        out = await self.embedder.embed(texts)
+        if out.shape != (len(texts), self.model.dim):
+            raise DatasetError(f"{self.description} returned shape {out.shape}, model {self.model.name!r} needs "
+                               f"({len(texts)}, {self.model.dim})")
+        zeros = zero_rows(out) if self.model.distance == "cosine" else []
+        if len(zeros):
+            raise DatasetError(f"{self.description} returned a zero vector for a text (no cosine distance)")
+        return np.arange(len(texts)), out
+
+    async def aclose(self) -> None:
+        """Close the embedder."""
+        await self.embedder.aclose()
