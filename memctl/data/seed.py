@@ -179,10 +179,10 @@ WITH ins AS (
     SELECT org_id, id, agent_id, user_id, session_id, project_id, tier, category, source, origin, content
       FROM seed_stage
     ON CONFLICT (org_id, agent_id, content_hash) WHERE status = 'active' AND deleted_at IS NULL DO NOTHING
-    RETURNING org_id, id
+    RETURNING org_id, id, content_hash
 )
-INSERT INTO {SCHEMA}.memory_embeddings (org_id, memory_id, model_id, dim, embedding)
-SELECT s.org_id, s.id, $1, $2, s.embedding FROM seed_stage s JOIN ins USING (org_id, id)
+INSERT INTO {SCHEMA}.memory_embeddings (org_id, memory_id, model_id, dim, embedding, content_hash)
+SELECT s.org_id, s.id, $1, $2, s.embedding, ins.content_hash FROM seed_stage s JOIN ins USING (org_id, id)
 """
 
 
