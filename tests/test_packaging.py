@@ -49,7 +49,7 @@ def test_wheel_migrates_verifies_and_lists_history_from_any_directory(installed,
     assert all(str(installed.parent) in p for p in where), where  # the wheel's copy, not the source tree
     u = url_arg(db_url)
     sql = _run(installed, tmp_path, "migrate", "--sql")
-    assert sql.returncode == 0 and sql.stdout.count("CREATE TABLE agent_memory.") == 26, sql.stderr
+    assert sql.returncode == 0 and sql.stdout.count("CREATE TABLE agent_memory.") == 27, sql.stderr
     migrated = _run(installed, tmp_path, "migrate", "--json", "--database-url", u)
     assert migrated.returncode == 0, migrated.stderr
     assert json.loads(migrated.stdout)["after"] == head_revision()

@@ -94,12 +94,17 @@ def model_statements(models: Sequence[ModelSpec], dialect: Dialect) -> list[str]
 
 
 async def registered_models(conn: AsyncConnection) -> list[ModelSpec]:
-    """The rows of embedding_models as :class:`ModelSpec` (empty if the table does not exist)."""
+    """The rows of embedding_models as :class:`ModelSpec` (empty if the table does not exist; every
+    model ready below revision 0013, which added the state)."""
     exists = (await conn.execute(text("SELECT to_regclass(:t)"), {"t": f"{SCHEMA}.embedding_models"})).scalar()
     if exists is None:
         return []
+    has_state = (await conn.execute(text(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) AND attname = 'state' AND NOT attisdropped"),
+        {"t": f"{SCHEMA}.embedding_models"})).scalar()
+    columns = MODEL_COLUMNS if has_state else MODEL_COLUMNS.replace(", state", "")  # below revision 0013: ready
     rows = (await conn.execute(text(
-        f"SELECT {MODEL_COLUMNS} FROM {SCHEMA}.embedding_models ORDER BY id"))).mappings().all()
+        f"SELECT {columns} FROM {SCHEMA}.embedding_models ORDER BY id"))).mappings().all()
     return [ModelSpec(**r) for r in rows]
 
 

@@ -65,11 +65,13 @@ class MemoryLifecycle(RuleBasedStateMachine):
                 return (await uow.memories.add(self.agent, f"fact {self.counter}", embedding=unit(seed))).id
         return self.run(go())
 
-    @rule(memory=memories)
-    def update(self, memory):
-        async def go():
+    @rule(memory=memories, seed=st.integers(0, 50))
+    def update(self, memory, seed):
+        async def go():  # a service re-embeds what it edits (else check-constraints reports stale_embedding)
             async with org_scope(self.engine, self.org) as uow:
-                await uow.memories.update_content(memory, f"edited {uuid.uuid4().hex[:6]}", changed_by="sm")
+                model = await uow.memories.current_model()
+                await uow.memories.update_content(memory, f"edited {uuid.uuid4().hex[:6]}", changed_by="sm",
+                                                  embeddings={model: unit(seed)})
         self.run(go())
 
     @rule(memory=memories)
