@@ -181,8 +181,8 @@ WITH ins AS (
     ON CONFLICT (org_id, agent_id, content_hash) WHERE status = 'active' AND deleted_at IS NULL DO NOTHING
     RETURNING org_id, id, content_hash
 )
-INSERT INTO {SCHEMA}.memory_embeddings (org_id, memory_id, model_id, dim, embedding, content_hash)
-SELECT s.org_id, s.id, $1, $2, s.embedding, ins.content_hash FROM seed_stage s JOIN ins USING (org_id, id)
+INSERT INTO {SCHEMA}.memory_embeddings (org_id, memory_id, model_id, dim, embedding, content_hash, searchable)
+SELECT s.org_id, s.id, $1, $2, s.embedding, ins.content_hash, true FROM seed_stage s JOIN ins USING (org_id, id)
 """
 
 

@@ -105,7 +105,7 @@ def make_engine(url: URL, *, pool_size: int = 5, connect_timeout: float | None =
 
     @event.listens_for(engine.sync_engine, "connect")
     def _register(dbapi_connection, _record):  # pragma: no cover - exercised by every test
-        dbapi_connection.run_async(_register_codecs)
+        dbapi_connection.run_async(register_codecs)
 
     @event.listens_for(engine.sync_engine, "reset")
     def _forget_tenant(dbapi_connection, _record, reset_state):
@@ -121,10 +121,11 @@ async def _reset_tenant(conn: asyncpg.Connection) -> None:
     await conn.execute(f"SELECT set_config('{TENANT_SETTING}', '', false)")
 
 
-async def _register_codecs(conn: asyncpg.Connection) -> None:
+async def register_codecs(conn: asyncpg.Connection) -> None:
     """pgvector's codecs, for the schema the extension lives in, and that schema on the session's
     search_path (a role's own search_path may leave it out: then ``vector`` names no type). The
-    extension may not exist yet (before the first migration); nothing is done then."""
+    extension may not exist yet (before the first migration); nothing is done then, and a pooled
+    connection made then is without them: code that COPYs vectors calls this again first."""
     schema = await conn.fetchval("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'")
     if schema is None:
         return

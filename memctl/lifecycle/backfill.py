@@ -20,6 +20,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memctl.data import registry
+from memctl.db.engine import register_codecs
 from memctl.db.locks import advisory_lock
 from memctl.db.privileges import require_all_rows
 from memctl.errors import ConfigError
@@ -32,6 +33,8 @@ from memctl.models.enums import ModelState
 from memctl.progress import Progress, no_progress
 
 STAGE = "memctl_backfill_stage"
+# the memory is active and not deleted: passed, so trg_memory_embeddings_searchable need not look it up (0013)
+SEARCHABLE_SQL = "(m.status = 'active' AND m.deleted_at IS NULL)"
 NIL = uuid.UUID(int=0)
 
 
@@ -62,8 +65,9 @@ def pending_sql(o: Owners, stale: bool, org: bool) -> str:
 def insert_sql(o: Owners) -> str:
     """Store the staged vectors of model ``$1`` (dimension ``$2``) whose owner's content is still the
     one embedded; a stale row is replaced, a current one kept. Returns one ``inserted`` flag per row."""
-    return (f"INSERT INTO {SCHEMA}.{o.table} (org_id, {o.column}, model_id, dim, embedding, content_hash) "
-            f"SELECT s.org_id, s.id, $1, $2, s.embedding, s.content_hash FROM {STAGE} s "
+    columns, values = ("searchable, ", f"{SEARCHABLE_SQL}, ") if o.table == "memory_embeddings" else ("", "")
+    return (f"INSERT INTO {SCHEMA}.{o.table} (org_id, {o.column}, model_id, dim, {columns}embedding, content_hash) "
+            f"SELECT s.org_id, s.id, $1, $2, {values}s.embedding, s.content_hash FROM {STAGE} s "
             f"JOIN {SCHEMA}.{o.owners} m ON m.org_id = s.org_id AND m.id = s.id AND m.content_hash = s.content_hash "
             f"ON CONFLICT (org_id, {o.column}, model_id) DO UPDATE SET embedding = EXCLUDED.embedding, "
             f"content_hash = EXCLUDED.content_hash, created_at = now() "
@@ -94,6 +98,7 @@ async def backfill(engine: AsyncEngine, model_name: str, source: VectorSource, *
     async with advisory_lock(engine, f"models {model.name}"), engine.connect() as conn:
         raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
         await conn.commit()
+        await register_codecs(raw)  # a pooled connection may predate the extension
         await raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (org_id uuid, id uuid, content_hash text, "
                           f"embedding vector) ON COMMIT DELETE ROWS")
         try:
@@ -121,7 +126,8 @@ async def _phase(raw: asyncpg.Connection, o: Owners, model: ModelSpec, source: V
     total = await _count(raw, o, model, org_id, stale)
     scoped = org_id is not None
     n = 3 if scoped else 2
-    select = (f"SELECT m.org_id, m.id, m.content, m.content_hash {pending_sql(o, stale, scoped)} "
+    content = "m.content" if source.needs_text else "NULL AS content"  # a file matches by hash alone
+    select = (f"SELECT m.org_id, m.id, {content}, m.content_hash {pending_sql(o, stale, scoped)} "
               f"AND (m.org_id, m.id) > (${n}, ${n + 1}) ORDER BY m.org_id, m.id LIMIT ${n + 2}")
     head = (model.id, org_id) if scoped else (model.id,)
     cursor, done = (NIL, NIL), 0

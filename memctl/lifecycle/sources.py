@@ -29,6 +29,7 @@ class VectorSource(Protocol):
     """Vectors for a batch of memory contents."""
 
     description: str
+    needs_text: bool  # False: matches by content hash alone (the texts passed are None)
 
     async def vectors(self, texts: list[str], hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(indices into the batch that have a vector, (len(indices), d) float32 vectors)."""
@@ -47,6 +48,7 @@ class FileSource:
     description: str
     by_hash: dict[str, int]
     embeddings: np.ndarray
+    needs_text = False
 
     @classmethod
     def load(cls, path: Path, model: ModelSpec) -> FileSource:
@@ -82,6 +84,7 @@ class EmbedderSource:
 
     embedder: Embedder
     model: ModelSpec
+    needs_text = True
 
     @property
     def description(self) -> str:

@@ -117,8 +117,9 @@ BEGIN
 END
 $$"""
 EMBEDDING_SEARCHABLE_TRIGGER_SQL = (
+    # only when the writer left it NULL (revision 0013): backfill, seed and the repositories pass it
     f"CREATE TRIGGER {EMBEDDING_SEARCHABLE_TRIGGER} BEFORE INSERT ON {SCHEMA}.memory_embeddings "
-    f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.memory_embedding_searchable()"
+    f"FOR EACH ROW WHEN (NEW.searchable IS NULL) EXECUTE FUNCTION {SCHEMA}.memory_embedding_searchable()"
 )
 
 

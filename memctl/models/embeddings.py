@@ -175,8 +175,9 @@ class MemoryEmbedding(Base):
     embedding: Mapped[object] = mapped_column(Embedding())
     external_vector_id: Mapped[str | None]  # S4 vector_id
     created_at: Mapped[dt.datetime] = created_at()
-    # the memory is active and not deleted: kept by triggers (ddl.SYNC_SEARCHABLE), filtered in the index scan
-    searchable: Mapped[bool] = mapped_column(server_default=text("true"))
+    # the memory is active and not deleted: kept by triggers (ddl.SYNC_SEARCHABLE), filtered in the index scan;
+    # no default: left NULL, a BEFORE INSERT trigger sets it from the memory (revision 0013)
+    searchable: Mapped[bool]
     # the memory's content_hash the vector was computed from; NULL: its content at the time of writing,
     # unchanged since (trg_memories_freeze_embedding_hash records the old hash when it changes; 0013)
     content_hash: Mapped[str | None]

@@ -145,8 +145,9 @@ class MemoryRepository:
             if vec.shape != (model.dim,):
                 raise DatasetError(f"embedding has shape {vec.shape}, model {model.name!r} needs ({model.dim},)")
             await self.conn.execute(text(
-                f"INSERT INTO {SCHEMA}.memory_embeddings (org_id, memory_id, model_id, dim, embedding, content_hash) "
-                f"SELECT m.org_id, m.id, :model, :dim, :embedding, m.content_hash FROM {SCHEMA}.memories m "
+                f"INSERT INTO {SCHEMA}.memory_embeddings (org_id, memory_id, model_id, dim, embedding, content_hash, "
+                f"searchable) SELECT m.org_id, m.id, :model, :dim, :embedding, m.content_hash, "
+                f"m.status = 'active' AND m.deleted_at IS NULL FROM {SCHEMA}.memories m "
                 f"WHERE m.org_id = :org AND m.id = :memory "
                 f"ON CONFLICT (org_id, memory_id, model_id) {conflict}"),
                 {"org": self.org_id, "memory": memory_id, "model": model.id, "dim": model.dim, "embedding": vec})

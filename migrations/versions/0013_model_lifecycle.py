@@ -13,6 +13,11 @@ For ``memctl models`` (issue 13): changing the embedding model with zero downtim
   index): NULL stands for "the content when it was written, unchanged since", and a trigger on
   each owner table writes the old hash into the NULL rows when the content changes, so the vector
   shows as stale instead of passing for current.
+- ``memory_embeddings.searchable`` loses its default, and trg_memory_embeddings_searchable (0012)
+  runs only WHEN the inserted row leaves it NULL: a writer that joins the memory anyway (backfill,
+  seed, the repositories) passes it and saves the trigger's lookup per row (a quarter of a
+  backfill's insert time, measured). The search rechecks the memory, so a wrong flag can only hide
+  a row, never return a deleted one; check-constraints reports it (searchable_mismatch).
 
 Revision ID: 0013
 Revises: 0012
@@ -61,6 +66,11 @@ BEGIN
     END IF;
 END
 $$""",
+    # an insert that leaves searchable out gets NULL, which the trigger below fills: no client breaks
+    "-- squawk-ignore ban-drop-default\nALTER TABLE agent_memory.memory_embeddings ALTER COLUMN searchable DROP DEFAULT",
+    "DROP TRIGGER trg_memory_embeddings_searchable ON agent_memory.memory_embeddings",
+    "CREATE TRIGGER trg_memory_embeddings_searchable BEFORE INSERT ON agent_memory.memory_embeddings "
+    "FOR EACH ROW WHEN (NEW.searchable IS NULL) EXECUTE FUNCTION agent_memory.memory_embedding_searchable()",
     "ALTER TABLE agent_memory.memory_embeddings ADD COLUMN content_hash TEXT "
     "CONSTRAINT ck_memory_embeddings_content_hash_sha256 CHECK (content_hash ~ '^[0-9a-f]{64}$')",
     "ALTER TABLE agent_memory.consolidated_memory_embeddings ADD COLUMN content_hash TEXT "
@@ -98,6 +108,10 @@ DOWNGRADE = [
     "DROP FUNCTION agent_memory.freeze_memory_embeddings_hash()",
     "ALTER TABLE agent_memory.consolidated_memory_embeddings DROP COLUMN content_hash",
     "ALTER TABLE agent_memory.memory_embeddings DROP COLUMN content_hash",
+    "DROP TRIGGER trg_memory_embeddings_searchable ON agent_memory.memory_embeddings",
+    "CREATE TRIGGER trg_memory_embeddings_searchable BEFORE INSERT ON agent_memory.memory_embeddings "
+    "FOR EACH ROW EXECUTE FUNCTION agent_memory.memory_embedding_searchable()",
+    "ALTER TABLE agent_memory.memory_embeddings ALTER COLUMN searchable SET DEFAULT true",
     "DROP TABLE agent_memory.organization_models",
     "ALTER TABLE agent_memory.embedding_models DROP CONSTRAINT ck_embedding_models_default_is_ready",
     "ALTER TABLE agent_memory.embedding_models DROP CONSTRAINT ck_embedding_models_state",
