@@ -9,12 +9,18 @@ from typing import Annotated
 import typer
 
 from memctl.cli import render
-from memctl.cli.common import confirm, finish, progress_bar, run_plain, run_with_engine
+from memctl.cli.common import confirm, current_run, finish, progress_bar, run_plain, run_with_engine
 from memctl.cli.options import Database, Json, Yes, grouped, parse_duration, parse_size
-from memctl.errors import ConfigError, ExitCode
+from memctl.errors import ExitCode
 
 app = typer.Typer(help="Embedding models: list, add, backfill, index, set-default, retire (zero-downtime change).",
                   no_args_is_help=True, rich_markup_mode=None)
+
+
+@app.callback()
+def _group(ctx: typer.Context) -> None:
+    """Embedding models: list, add, backfill, index, set-default, retire (zero-downtime change)."""
+    current_run().command = f"models {ctx.invoked_subcommand}"  # the JSON record names the subcommand
 
 ModelName = Annotated[str, typer.Argument(metavar="NAME", help="The model's registered name.", show_default=False)]
 OrgSlug = Annotated[str | None, typer.Option("--org", metavar="SLUG", help="One organisation (default: all).")]
@@ -80,31 +86,14 @@ def backfill_cmd(
     json_: Json = False,
 ) -> None:
     """Write the model's embeddings where they are missing (or stale): resumable, one run per model."""
-    from memctl.lifecycle.backfill import backfill
+    from memctl.lifecycle.backfill import backfill_model
 
-    def one_source() -> None:
-        if (from_file is None) == (embedder is None):
-            raise ConfigError("give --from FILE.npz or --embedder SPEC, one of them")
-
-    run_plain(one_source)
-
-    async def work(engine, _url):
-        from memctl.data.registry import usable_model
-        from memctl.lifecycle.embedders import embedder_from_spec
-        from memctl.lifecycle.sources import EmbedderSource, FileSource
-        from memctl.models.enums import ModelState
-
-        async with engine.connect() as conn:
-            model = await usable_model(conn, name, ModelState.REGISTERED, ModelState.READY)
-        if from_file is not None:
-            source = FileSource.load(from_file, model)
-        else:
-            source = EmbedderSource(embedder_from_spec(embedder, base_url=base_url, api_key_env=api_key_env,
-                                                       request_size=request_size, concurrency=concurrency), model)
-        return await backfill(engine, name, source, org=org, stale=stale, batch_size=batch_size, progress=progress)
-
+    options = {"base_url": base_url, "api_key_env": api_key_env, "request_size": request_size,
+               "concurrency": concurrency}
     with progress_bar(rate="rows") as progress:
-        result = run_with_engine(db, work)
+        result = run_with_engine(db, lambda engine, _url: backfill_model(
+            engine, name, from_file=from_file, embedder=embedder, embedder_options=options, org=org, stale=stale,
+            batch_size=batch_size, progress=progress))
     finish(result, result.clean, as_json=json_)
 
 

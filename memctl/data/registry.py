@@ -92,8 +92,9 @@ async def add_model(conn: AsyncConnection, name: str, dim: int, *, distance: str
     ``memctl models index``). Raises ConfigError for parameters pgvector refuses
     (:func:`check_model_params`) or a name already registered."""
     check_model_params(dim, distance, storage, m, ef_construction)
-    if not name.strip() or len(name) > 200 or "\x00" in name:
-        raise ConfigError("a model name is 1 to 200 characters, without NUL")
+    if not 1 <= len(name) <= 200 or name != name.strip() or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        raise ConfigError("a model name is 1 to 200 characters, without control characters or blanks at either end "
+                          "(CHECK name_format)")
     row = (await conn.execute(text(
         f"INSERT INTO {SCHEMA}.embedding_models (name, dim, distance, index_storage, hnsw_m, hnsw_ef_construction) "
         f"VALUES (:name, :dim, :distance, :storage, :m, :ef) ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}"),

@@ -20,11 +20,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memctl.data import registry
-from memctl.data.datasets import Dataset, zero_rows
+from memctl.data.datasets import Dataset
 from memctl.db.privileges import require_all_rows
 from memctl.errors import ConfigError, DatasetError, NotFound
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA, ModelSpec
+from memctl.models.embeddings import vector_problem
 from memctl.models.enums import Category, MemorySource, Origin, Tier
 from memctl.progress import Progress, no_progress
 
@@ -165,10 +166,10 @@ async def _resolve_model(conn: AsyncConnection, ds: Dataset) -> tuple[ModelSpec,
     if model.dim != ds.dim:
         raise DatasetError(f"model {ds.model!r} is registered with dimension {model.dim}, "
                            f"the dataset's embeddings have {ds.dim}: nothing written")
-    zeros = zero_rows(ds.embeddings) if model.distance == "cosine" else []
-    if len(zeros):
-        raise DatasetError(f"{ds.source}: embedding {zeros[0]} (and {len(zeros) - 1} more) is a zero vector, which has "
-                           f"no cosine distance (model {ds.model!r}): nothing written")
+    if (problem := vector_problem(model, ds.embeddings)) is not None:
+        rows, why = problem
+        raise DatasetError(f"{ds.source}: embedding {rows[0]} (and {len(rows) - 1} more) {why} (model {ds.model!r}): "
+                           f"nothing written")
     return model, registered
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,8 +26,9 @@ from memctl.db.engine import register_codecs
 from memctl.db.locks import advisory_lock
 from memctl.db.privileges import require_all_rows
 from memctl.errors import ConfigError
-from memctl.lifecycle.catalog import org_id_of
-from memctl.lifecycle.sources import VectorSource
+from memctl.lifecycle.catalog import LIFECYCLE_REVISION, org_id_of
+from memctl.lifecycle.embedders import embedder_from_spec
+from memctl.lifecycle.sources import EmbedderSource, FileSource, VectorSource
 from memctl.lifecycle.types import BackfillResult
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA, ModelSpec
@@ -87,7 +90,7 @@ async def backfill(engine: AsyncEngine, model_name: str, source: VectorSource, *
     """
     if not 1 <= batch_size <= 100_000:
         raise ConfigError("--batch-size must be 1 to 100000")
-    await ensure_migrated(engine)
+    await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_all_rows(engine, "models backfill")
     started = time.perf_counter()
     async with engine.connect() as conn:
@@ -111,6 +114,26 @@ async def backfill(engine: AsyncEngine, model_name: str, source: VectorSource, *
     result.elapsed_s = round(time.perf_counter() - started, 3)
     result.rows_per_s = round((result.written + result.refreshed) / result.elapsed_s, 1) if result.elapsed_s else 0.0
     return result
+
+
+async def backfill_model(engine: AsyncEngine, model_name: str, *, from_file: Path | None = None,
+                         embedder: str | None = None, embedder_options: dict[str, Any] | None = None,
+                         org: str | None = None, stale: bool = False, batch_size: int = 1000,
+                         progress: Progress = no_progress) -> BackfillResult:
+    """``memctl models backfill``: :func:`backfill` from ``from_file`` (an .npz of texts and
+    embeddings, :class:`~memctl.lifecycle.sources.FileSource`) or ``embedder`` (a spec for
+    :func:`~memctl.lifecycle.embedders.embedder_from_spec`, with ``embedder_options``), one of them.
+    The schema and the role are checked before the file is read or the embedder made. Raises
+    ConfigError (neither or both sources) and what :func:`backfill` and the source raise."""
+    if (from_file is None) == (embedder is None):
+        raise ConfigError("give --from FILE.npz or --embedder SPEC, one of them")
+    await ensure_migrated(engine, LIFECYCLE_REVISION)
+    await require_all_rows(engine, "models backfill")
+    async with engine.connect() as conn:
+        model = await registry.usable_model(conn, model_name, ModelState.REGISTERED, ModelState.READY)
+    source: VectorSource = (FileSource.load(from_file, model) if from_file is not None else
+                            EmbedderSource(embedder_from_spec(embedder, **(embedder_options or {})), model))
+    return await backfill(engine, model_name, source, org=org, stale=stale, batch_size=batch_size, progress=progress)
 
 
 async def _count(raw: asyncpg.Connection, o: Owners, model: ModelSpec, org_id: uuid.UUID | None, stale: bool) -> int:

@@ -16,6 +16,7 @@ from memctl.models import SCHEMA, ModelSpec, hnsw_index_name
 from memctl.models.embeddings import EMBEDDING_TABLES
 
 ACTIVE = "m.status = 'active' AND m.deleted_at IS NULL"
+LIFECYCLE_REVISION = "0013"  # model states, organization_models and content hashes: what memctl models needs
 
 # The organisations that follow the global default: no row in organization_models.
 FOLLOWS_DEFAULT = f"NOT EXISTS (SELECT 1 FROM {SCHEMA}.organization_models o WHERE o.org_id = m.org_id)"
@@ -50,21 +51,31 @@ async def index_states(conn: AsyncConnection, model: ModelSpec) -> list[IndexSta
 
 
 def coverage_sql(where: str = "true") -> str:
-    """Per organisation: active memories, those with an embedding of model ``:model``, and those whose
-    embedding is stale (computed from a content since changed). ``where`` filters memories ``m``."""
+    """Per organisation: the owners of embeddings that need one (active memories and consolidated
+    memories), those with a current embedding of model ``:model`` (computed from their content as it
+    is), and those whose embedding is stale. ``where`` filters the owners, aliased ``m``."""
+    current = "(e.content_hash IS NULL OR e.content_hash = m.content_hash)"
     return f"""
-SELECT m.org_id, count(*) AS active, count(e.memory_id) AS embedded,
-       count(*) FILTER (WHERE e.content_hash <> m.content_hash) AS stale
-  FROM {SCHEMA}.memories m
-  LEFT JOIN {SCHEMA}.memory_embeddings e ON e.org_id = m.org_id AND e.memory_id = m.id AND e.model_id = :model
- WHERE {ACTIVE} AND ({where})
- GROUP BY m.org_id"""
+SELECT org_id, count(*) AS active, count(*) FILTER (WHERE embedded AND current) AS embedded,
+       count(*) FILTER (WHERE embedded AND NOT current) AS stale
+  FROM (SELECT m.org_id, e.model_id IS NOT NULL AS embedded, {current} AS current
+          FROM {SCHEMA}.memories m
+          LEFT JOIN {SCHEMA}.memory_embeddings e ON e.org_id = m.org_id AND e.memory_id = m.id AND e.model_id = :model
+         WHERE {ACTIVE} AND ({where})
+        UNION ALL
+        SELECT m.org_id, e.model_id IS NOT NULL, {current}
+          FROM {SCHEMA}.consolidated_memories m
+          LEFT JOIN {SCHEMA}.consolidated_memory_embeddings e
+            ON e.org_id = m.org_id AND e.consolidated_memory_id = m.id AND e.model_id = :model
+         WHERE ({where})) AS owners
+ GROUP BY org_id"""
 
 
 async def coverage(conn: AsyncConnection, model: ModelSpec, org: uuid.UUID | None = None,
                    follows_default: bool = False) -> tuple[int, int]:
-    """(active memories, those with an embedding of ``model``) of one organisation, of the
-    organisations that follow the global default (``follows_default``), or of all."""
+    """(owners, those with a current embedding of ``model``) of one organisation, of the
+    organisations that follow the global default (``follows_default``), or of all; owners are the
+    active memories and the consolidated memories (:func:`coverage_sql`)."""
     where = "m.org_id = :org" if org is not None else FOLLOWS_DEFAULT if follows_default else "true"
     rows = (await conn.execute(text(coverage_sql(where)), {"model": model.id, "org": org})).all()
     return sum(r.active for r in rows), sum(r.embedded for r in rows)

@@ -138,7 +138,7 @@ class CallableEmbedder:
             return _empty()
         try:
             values = await asyncio.to_thread(self._func, texts)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a callable's sys.exit() must not end memctl silently
             detail = _first_line(exc)
             raise EmbedderError(f"{self.spec} failed: {type(exc).__name__}" + (f": {detail}" if detail else "")) \
                 from None
@@ -208,6 +208,11 @@ class OpenAIEmbedder:
             url = None
         if url is None or url.scheme not in ("http", "https") or not url.host:
             raise ConfigError("the embeddings base URL must be http(s)://host[:port]/path, e.g. https://api.openai.com/v1")
+        if url.port is not None and not 0 < url.port < 65536:
+            raise ConfigError(f"the embeddings base URL's port {url.port} is not 1 to 65535")
+        if url.username or url.password:  # httpx would send them as Basic auth in place of the key
+            raise ConfigError("the embeddings base URL must not hold credentials: put the key in the environment "
+                              "variable named by --api-key-env")
         if api_key is not None and not all(32 < ord(c) < 127 for c in api_key):
             raise ConfigError("the API key holds characters an HTTP header cannot carry (spaces, newlines, non-ASCII)")
         self.model = model
@@ -286,7 +291,7 @@ class OpenAIEmbedder:
                 except httpx.TransportError as exc:
                     detail = self._scrub(_first_line(exc))
                     last = type(exc).__name__ + (f": {detail}" if detail else "")
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, OSError, ValueError, OverflowError) as exc:  # what a socket may raise
                     raise EmbedderError(f"{self.description} request failed: {type(exc).__name__}: "
                                         f"{self._scrub(_first_line(exc))}") from None
                 else:

@@ -22,17 +22,18 @@ from memctl.bench.build import GRAPH_NOTICE
 from memctl.data import registry
 from memctl.db.engine import asyncpg_dsn
 from memctl.db.locks import advisory_lock
-from memctl.db.privileges import require_migration_privileges
-from memctl.errors import LockHeld
-from memctl.lifecycle.catalog import index_states
+from memctl.db.privileges import require_all_rows, require_migration_privileges
+from memctl.errors import ConfigError, LockHeld
+from memctl.lifecycle.catalog import LIFECYCLE_REVISION, index_states
 from memctl.lifecycle.types import IndexBuild, IndexResult
 from memctl.migration.revisions import ensure_migrated
-from memctl.models import SCHEMA, ModelSpec
+from memctl.models import SCHEMA, ModelSpec, hnsw_index_name
 from memctl.models.embeddings import EMBEDDING_TABLES, hnsw_index_ddl
 from memctl.models.enums import IndexStorage, ModelState
 from memctl.progress import Progress, no_progress
 
 MIN_MAINTENANCE_WORK_MEM = 64 * 2**20  # PostgreSQL's default maintenance_work_mem
+SMALLEST_BUDGET = 2**20  # PostgreSQL's lowest maintenance_work_mem (1 MB)
 DEFAULT_MEMORY_BUDGET = 1024 * 2**20
 POLL_S = 0.5
 
@@ -50,8 +51,8 @@ def graph_bytes(rows: int, model: ModelSpec) -> int:
 
 def maintenance_work_mem_for(graph: int, budget: int) -> int:
     """``maintenance_work_mem`` (bytes) for a graph of ``graph`` bytes: the graph, at least
-    PostgreSQL's default 64 MB, at most ``budget``."""
-    return max(MIN_MAINTENANCE_WORK_MEM, min(graph, budget))
+    PostgreSQL's default 64 MB, but never more than ``budget`` (which may be smaller)."""
+    return min(max(MIN_MAINTENANCE_WORK_MEM, graph), budget)
 
 
 _PROGRESS = """
@@ -83,8 +84,11 @@ async def build_index(engine: AsyncEngine, model_name: str, memory_budget: int =
     lock-timeout error (exit 75) when older transactions keep the build waiting past lock_timeout
     (the INVALID index it leaves is repaired by the next run).
     """
-    await ensure_migrated(engine)
+    if memory_budget < SMALLEST_BUDGET:
+        raise ConfigError("--memory must be at least 1MB (PostgreSQL's lowest maintenance_work_mem)")
+    await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_migration_privileges(engine, "memctl models index")
+    await require_all_rows(engine, "models index")  # the graph is sized from the rows: all of them
     async with engine.connect() as conn:
         model = await registry.usable_model(conn, model_name, ModelState.REGISTERED, ModelState.READY)
         await conn.commit()
@@ -96,9 +100,6 @@ async def build_index(engine: AsyncEngine, model_name: str, memory_budget: int =
                 for t in EMBEDDING_TABLES}
         graph = graph_bytes(max(rows.values()), model)
         mwm = maintenance_work_mem_for(graph, memory_budget)
-        if graph > memory_budget:
-            warnings.append(f"the graph of {max(rows.values())} vectors needs about {graph // 2**20} MB, more than "
-                            f"--memory {memory_budget // 2**20} MB: the build goes on, slower")
         await raw.execute(f"SET maintenance_work_mem = '{mwm // 1024}kB'")
         notices: list[str] = []
 
@@ -113,6 +114,9 @@ async def build_index(engine: AsyncEngine, model_name: str, memory_budget: int =
                                                progress))
         finally:
             raw.remove_log_listener(listen)
+        if graph > mwm and any(b.action != "present" for b in builds):
+            warnings.append(f"the graph of {max(rows.values())} vectors needs about {graph / 2**20:.0f} MB, more than "
+                            f"the {mwm / 2**20:.0f} MB --memory allows: the build went on, slower")
         warnings += sorted({n for n in notices if GRAPH_NOTICE in n})
         final = {s.table: s for s in await index_states(conn, model)}
         for b in builds:
@@ -127,9 +131,10 @@ async def build_index(engine: AsyncEngine, model_name: str, memory_budget: int =
 
 async def _build_one(raw: asyncpg.Connection, engine: AsyncEngine, model: ModelSpec, table: str, status: str,
                      rows: int, progress: Progress) -> IndexBuild:
-    name = f"{SCHEMA}.ix_{table}_hnsw_{model.id}"
+    index = hnsw_index_name(table, model.id)
+    name = f"{SCHEMA}.{index}"
     if status == "valid":
-        return IndexBuild(table, name, "present", rows, 0.0, None)
+        return IndexBuild(table, index, "present", rows, 0.0, None)
     if status == "building":
         raise LockHeld(f"{name} is being built by another session (pg_stat_progress_create_index); try later")
     action = "built"
@@ -145,4 +150,4 @@ async def _build_one(raw: asyncpg.Connection, engine: AsyncEngine, model: ModelS
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
     progress(f"{table}: done", 1, 1)
-    return IndexBuild(table, name, action, rows, round(time.perf_counter() - started, 3), None)
+    return IndexBuild(table, index, action, rows, round(time.perf_counter() - started, 3), None)

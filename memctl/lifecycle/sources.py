@@ -14,10 +14,11 @@ from typing import Protocol
 
 import numpy as np
 
-from memctl.data.datasets import load_npz, zero_rows
+from memctl.data.datasets import load_npz
 from memctl.errors import DatasetError
 from memctl.lifecycle.embedders import Embedder
 from memctl.models import ModelSpec
+from memctl.models.embeddings import vector_problem
 
 
 def content_hash(text: str) -> str:
@@ -53,18 +54,19 @@ class FileSource:
     @classmethod
     def load(cls, path: Path, model: ModelSpec) -> FileSource:
         """Load ``path`` for ``model``. Raises DatasetError (nothing written) when the file's ``model``
-        names another model, its dimension is not the model's, or a row is a zero vector under a cosine
-        model (pgvector: no cosine distance)."""
+        names another model, its dimension is not the model's, or a row is one the model's index
+        cannot hold (:func:`~memctl.models.embeddings.vector_problem`: a zero vector under cosine, a
+        norm past float32, a value past halfvec's range)."""
         ds = load_npz(path)
         if ds.model != model.name:
             raise DatasetError(f"{path} holds vectors of model {ds.model!r}, not {model.name!r}: two models' "
                                f"vectors of the same dimension mix without an error, so the names must match")
         if ds.dim != model.dim:
             raise DatasetError(f"{path} has {ds.dim}-dimension vectors, model {model.name!r} has {model.dim}")
-        zeros = zero_rows(ds.embeddings) if model.distance == "cosine" else []
-        if len(zeros):
-            raise DatasetError(f"{path}: row {zeros[0]} (and {len(zeros) - 1} more) is a zero vector, which has no "
-                               f"cosine distance: nothing written")
+        if (problem := vector_problem(model, ds.embeddings)) is not None:
+            rows, why = problem
+            raise DatasetError(f"{path}: row {rows[0]} (and {len(rows) - 1} more) {why} (model {model.name!r}): "
+                               f"nothing written")
         return cls(f"file {path.name}", {content_hash(t): i for i, t in enumerate(ds.texts)}, ds.embeddings)
 
     async def vectors(self, texts: list[str], hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -92,14 +94,16 @@ class EmbedderSource:
         return self.embedder.description
 
     async def vectors(self, texts: list[str], hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Every row of the batch, embedded. Raises DatasetError for a wrong dimension or a zero vector."""
+        """Every row of the batch, embedded. Raises DatasetError for a wrong dimension or a vector the
+        model's index cannot hold (:func:`~memctl.models.embeddings.vector_problem`)."""
         out = await self.embedder.embed(texts)
         if out.shape != (len(texts), self.model.dim):
             raise DatasetError(f"{self.description} returned shape {out.shape}, model {self.model.name!r} needs "
                                f"({len(texts)}, {self.model.dim})")
-        zeros = zero_rows(out) if self.model.distance == "cosine" else []
-        if len(zeros):
-            raise DatasetError(f"{self.description} returned a zero vector for a text (no cosine distance)")
+        if (problem := vector_problem(self.model, out)) is not None:
+            rows, why = problem
+            raise DatasetError(f"{self.description}: the vector of {len(rows)} text(s) {why} (model "
+                               f"{self.model.name!r}); batches already written stay")
         return np.arange(len(texts)), out
 
     async def aclose(self) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memctl.data import registry
 from memctl.db.privileges import require_all_rows
-from memctl.lifecycle.catalog import coverage_sql, index_states
+from memctl.lifecycle.catalog import LIFECYCLE_REVISION, coverage_sql, index_states
 from memctl.lifecycle.types import ModelList, ModelStatus, OrgCoverage
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA, ModelSpec
@@ -19,7 +19,7 @@ async def list_models(engine: AsyncEngine, by_org: bool = False) -> ModelList:
     chose it), HNSW index state and size per embedding table, embedded rows, coverage of active
     memories and stale rows; with ``by_org``, coverage per organisation too. One REPEATABLE READ
     snapshot, read-only. Raises PrivilegeMissing unless the role sees every row."""
-    await ensure_migrated(engine)
+    await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_all_rows(engine, "models list")
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
@@ -55,7 +55,7 @@ async def add(engine: AsyncEngine, name: str, dim: int, *, distance: str = "cosi
               m: int = 16, ef_construction: int = 64) -> ModelSpec:
     """Register model ``name`` (state registered, no index): see :func:`memctl.data.registry.add_model`.
     Raises ConfigError (parameters, a name taken), PrivilegeMissing unless the role sees every row."""
-    await ensure_migrated(engine)
+    await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_all_rows(engine, "models add")
     async with engine.begin() as conn:
         return await registry.add_model(conn, name, dim, distance=distance, storage=storage, m=m,

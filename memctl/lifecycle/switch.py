@@ -15,11 +15,11 @@ import time
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from memctl.db.locks import advisory_lock
+from memctl.db.locks import advisory_lock, lock_key
 from memctl.db.names import checked
 from memctl.db.privileges import require_all_rows, require_migration_privileges
 from memctl.errors import ConfigError, NotFound
-from memctl.lifecycle.catalog import coverage, index_states, org_id_of
+from memctl.lifecycle.catalog import LIFECYCLE_REVISION, coverage, index_states, org_id_of
 from memctl.lifecycle.types import RetireResult, SwitchResult
 from memctl.maintenance.batches import Batch, run_batches
 from memctl.migration.revisions import ensure_migrated
@@ -51,9 +51,11 @@ async def set_default(engine: AsyncEngine, model_name: str, org: str | None = No
     """
     if not 0.0 <= min_coverage <= 1.0:
         raise ConfigError("--min-coverage must be between 0 and 1")
-    await ensure_migrated(engine)
+    await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_all_rows(engine, "models set-default")
     async with engine.begin() as conn:
+        # one set-default at a time: each then reads the default the previous one left (READ COMMITTED)
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("models set-default")})
         model = await _locked_model(conn, model_name)
         org_id = await org_id_of(conn, org) if org is not None else None
         default = (await conn.execute(text(
@@ -68,13 +70,15 @@ async def set_default(engine: AsyncEngine, model_name: str, org: str | None = No
         active, embedded = await coverage(conn, model, org_id, follows_default=org_id is None)
         result = SwitchResult(model.name, org or "global", previous, False, embedded / active if active else 1.0,
                               active, embedded, valid)
-        if model.state != ModelState.READY or not valid:
+        if model.state == ModelState.RETIRING:
+            result.refused = f"model {model.name!r} is retiring (memctl models retire removes it)"
+        elif model.state != ModelState.READY or not valid:
             result.refused = (f"model {model.name!r} is {model.state}; its HNSW indexes are "
                               f"{'valid' if valid else 'not all valid'} (memctl models index builds them)")
         elif result.coverage < min_coverage:
-            result.refused = (f"{embedded} of {active} active memories of {result.scope} have an embedding of "
-                              f"{model.name!r} ({result.coverage:.4f} < --min-coverage {min_coverage}); "
-                              f"run memctl models backfill")
+            result.refused = (f"{embedded} of {active} active and consolidated memories of {result.scope} have a "
+                              f"current embedding of {model.name!r} ({result.coverage:.4f} < --min-coverage "
+                              f"{min_coverage}); run memctl models backfill (--stale for changed contents)")
         if result.refused:
             return result
         if org_id is None:
@@ -105,25 +109,30 @@ async def retire(engine: AsyncEngine, model_name: str, *, batch_size: int = 5000
     """
     if batch_size < 1:
         raise ConfigError("--batch-size must be at least 1")
-    await ensure_migrated(engine)
+    await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_migration_privileges(engine, "memctl models retire")
     await require_all_rows(engine, "models retire")
     started = time.monotonic()
     deadline = None if max_runtime_s is None else started + max_runtime_s
-    async with engine.begin() as conn:
-        model = await _locked_model(conn, model_name)
-        users = (await conn.execute(text(
-            f"SELECT 'the global default' FROM {SCHEMA}.embedding_models WHERE id = :id AND is_default UNION ALL "
-            f"SELECT 'organisation ' || g.slug FROM {SCHEMA}.organization_models o JOIN {SCHEMA}.organizations g "
-            f"ON g.id = o.org_id WHERE o.model_id = :id ORDER BY 1 LIMIT 6"), {"id": model.id})).scalars().all()
-        result = RetireResult(model.name)
-        if users:
-            result.refused = (f"model {model.name!r} is in use by {', '.join(users[:5])}"
-                              f"{' and more' if len(users) > 5 else ''}: memctl models set-default another model first")
-            return result
-        await conn.execute(text(f"UPDATE {SCHEMA}.embedding_models SET state = 'retiring' WHERE id = :id"),
-                           {"id": model.id})
-    async with advisory_lock(engine, f"models {model.name}"):
+    async with engine.connect() as conn:  # the name, for the lock; NotFound before anything else
+        name = (await _locked_model(conn, model_name)).name
+        await conn.rollback()
+    # The lock first: while a backfill or an index build of the model runs, retire exits 75 and changes nothing.
+    async with advisory_lock(engine, f"models {name}"):
+        async with engine.begin() as conn:
+            model = await _locked_model(conn, model_name)
+            users = (await conn.execute(text(
+                f"SELECT 'the global default' FROM {SCHEMA}.embedding_models WHERE id = :id AND is_default UNION ALL "
+                f"SELECT 'organisation ' || g.slug FROM {SCHEMA}.organization_models o JOIN {SCHEMA}.organizations g "
+                f"ON g.id = o.org_id WHERE o.model_id = :id ORDER BY 1 LIMIT 6"), {"id": model.id})).scalars().all()
+            result = RetireResult(model.name)
+            if users:
+                result.refused = (f"model {model.name!r} is in use by {', '.join(users[:5])}"
+                                  f"{' and more' if len(users) > 5 else ''}: memctl models set-default another model "
+                                  f"first")
+                return result
+            await conn.execute(text(f"UPDATE {SCHEMA}.embedding_models SET state = 'retiring' WHERE id = :id"),
+                               {"id": model.id})
         async with engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             for table in EMBEDDING_TABLES:

@@ -18,8 +18,10 @@ class IndexState:
 
 @dataclass
 class OrgCoverage:
-    """A model's coverage of one organisation's active memories (status active, not deleted).
-    ``uses``: this model is the organisation's current one (its own choice or the global default)."""
+    """A model's coverage of one organisation: ``active`` memories (status active, not deleted) and
+    consolidated memories, ``embedded`` those with a current embedding of the model, ``stale`` those
+    whose embedding was computed from a content since changed. ``uses``: this model is the
+    organisation's current one (its own choice or the global default)."""
 
     org: str
     active: int
@@ -36,8 +38,9 @@ class OrgCoverage:
 @dataclass
 class ModelStatus:
     """A row of ``memctl models list``: the model's parameters, state and where it is the default,
-    its indexes, and how many memories it covers. ``coverage``: share of all active memories with
-    an embedding of the model; ``stale_rows``: embeddings computed from a content since changed."""
+    its indexes, and how many memories it covers. ``coverage``: share of the active memories and
+    consolidated memories with a current embedding of the model (stale ones do not count);
+    ``stale_rows``: embeddings computed from a content since changed."""
 
     id: int
     name: str
@@ -151,7 +154,8 @@ class SwitchResult:
 
     @property
     def ok(self) -> bool:
-        """True unless the switch was refused."""
+        """True unless the switch was refused. ``coverage``, ``active`` and ``embedded`` count the
+        scope's active memories and consolidated memories, with a current (not stale) embedding."""
         return self.refused is None
 
 

@@ -145,10 +145,11 @@ def record_checksum(connection: Connection, step) -> None:
         connection.execute(text(f"DELETE FROM {CHECKSUM_TABLE} WHERE revision = :r"), {"r": revision})
 
 
-async def ensure_migrated(engine: AsyncEngine) -> str:
+async def ensure_migrated(engine: AsyncEngine, minimum: str | None = None) -> str:
     """The revision the database is at; :class:`SchemaNotReady` naming the database (masked) when it
-    is at base, so a command on an unmigrated database says so instead of a missing-relation error.
-    Raises PrivilegeMissing when the role may not read the revision table."""
+    is at base, or below ``minimum`` (a revision the command needs, e.g. '0013' for memctl models),
+    so a command says so instead of a missing-relation error. Raises PrivilegeMissing when the role
+    may not read the revision table."""
     from memctl.db.privileges import require_catalog_reads
 
     await require_catalog_reads(engine, "this command")
@@ -160,6 +161,10 @@ async def ensure_migrated(engine: AsyncEngine) -> str:
     if revision is None:
         raise SchemaNotReady(f"the schema is not migrated in {mask_url(engine.url)} (it is at base): "
                              "run memctl migrate first")
+    chain = ordered()
+    if minimum is not None and revision in chain and chain.index(revision) < chain.index(minimum):
+        raise SchemaNotReady(f"{mask_url(engine.url)} is at revision {revision}; this command needs {minimum} or "
+                             f"later: run memctl migrate first")
     return revision
 
 

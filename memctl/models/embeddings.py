@@ -54,6 +54,7 @@ DEFAULT_HNSW_EF_CONSTRUCTION = 64  # S5: ef_construction = 64 (also pgvector's d
 MAX_DIM = {IndexStorage.VECTOR: 2000, IndexStorage.HALFVEC: 4000}  # pgvector HNSW limits
 
 EMBEDDING_TABLES = ("memory_embeddings", "consolidated_memory_embeddings")
+HALFVEC_MAX = 65504.0  # the largest finite half-precision value (IEEE 754 binary16): halfvec's range
 # the columns of embedding_models that make a ModelSpec, in its order
 MODEL_COLUMNS = "id, name, dim, distance, index_storage, hnsw_m, hnsw_ef_construction, state"
 
@@ -84,6 +85,8 @@ class EmbeddingModel(Base):
                         name="hnsw_ef_construction_range"),
         Index("uq_embedding_models_is_default", "is_default", unique=True, postgresql_where=text("is_default")),
         enum_check("state", ModelState),
+        CheckConstraint("length(name) >= 1 AND length(name) <= 200 AND name = btrim(name) AND name !~ '[[:cntrl:]]'",
+                        name="name_format"),
         CheckConstraint("NOT is_default OR state = 'ready'", name="default_is_ready"),
     )
 
@@ -262,3 +265,27 @@ def hnsw_index(table: str, model: ModelSpec) -> Index:
         postgresql_ops={"embedding_typed": model.opclass},
         postgresql_where=scratch.c.model_id == model.id,
     )
+
+
+def vector_problem(model: ModelSpec, vectors: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """The rows of ``vectors`` (n, d) float32 that ``model``'s index cannot hold, and why, or None.
+
+    In order: a NaN or infinite value; a squared norm past float32's range (pgvector sums in
+    float32: its distances would be NaN); a zero vector under a cosine model (no cosine distance,
+    pgvector README); a value outside halfvec's range (+-65504) when the index stores halfvec (the
+    build would fail on it).
+    """
+    v = np.asarray(vectors, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        checks = [
+            (~np.isfinite(v).all(axis=1), "holds NaN or infinity"),
+            (~np.isfinite(np.einsum("ij,ij->i", v, v)), "is too large: its squared norm overflows float32"),
+            (~v.any(axis=1) if model.distance == Distance.COSINE else None,
+             "is a zero vector, which has no cosine distance"),
+            ((np.abs(v) > HALFVEC_MAX).any(axis=1) if model.index_storage == IndexStorage.HALFVEC else None,
+             f"holds a value beyond halfvec's range (+-{HALFVEC_MAX:g})"),
+        ]
+    for bad, why in checks:
+        if bad is not None and bad.any():
+            return np.flatnonzero(bad), why
+    return None

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from memctl.data import registry
 from memctl.errors import ConfigError, DatasetError, ModelUnavailable
 from memctl.models import SCHEMA, ModelSpec
+from memctl.models.embeddings import vector_problem
 from memctl.models.enums import ModelState
 from memctl.repositories.search_sql import available_sql, search_sql
 
@@ -144,6 +145,8 @@ class MemoryRepository:
             vec = np.asarray(embedding, dtype=np.float32)
             if vec.shape != (model.dim,):
                 raise DatasetError(f"embedding has shape {vec.shape}, model {model.name!r} needs ({model.dim},)")
+            if (problem := vector_problem(model, vec[None, :])) is not None:
+                raise DatasetError(f"embedding {problem[1]} (model {model.name!r})")
             await self.conn.execute(text(
                 f"INSERT INTO {SCHEMA}.memory_embeddings (org_id, memory_id, model_id, dim, embedding, content_hash, "
                 f"searchable) SELECT m.org_id, m.id, :model, :dim, :embedding, m.content_hash, "

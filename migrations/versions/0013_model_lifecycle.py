@@ -2,6 +2,7 @@
 
 For ``memctl models`` (issue 13): changing the embedding model with zero downtime.
 
+- ``embedding_models.name``: 1 to 200 characters, no control character, no blank at either end.
 - ``embedding_models.state``: registered (backfilling, no index required) -> ready (valid HNSW
   indexes; may be a default) -> retiring (being removed). Existing models are ready, unless their
   index on memory_embeddings is missing (then registered). A default model must be ready (CHECK).
@@ -35,6 +36,11 @@ UPGRADE = [
     "CONSTRAINT ck_embedding_models_state CHECK (state IN ('registered', 'ready', 'retiring')) "
     "CONSTRAINT ck_embedding_models_default_is_ready CHECK (NOT is_default OR state = 'ready')",
     "ALTER TABLE agent_memory.embedding_models ALTER COLUMN state SET DEFAULT 'registered'",
+    # a model name is printed in tables and logs: no control characters (terminal escapes), no blanks
+    # around it (' e5' and 'e5' would be two models). Reviewed lint exception: a table of a few rows.
+    "-- squawk-ignore constraint-missing-not-valid\nALTER TABLE agent_memory.embedding_models ADD CONSTRAINT "
+    "ck_embedding_models_name_format CHECK (length(name) >= 1 AND length(name) <= 200 AND name = btrim(name) "
+    "AND name !~ '[[:cntrl:]]')",
     "UPDATE agent_memory.embedding_models SET state = 'registered' WHERE NOT is_default "
     "AND to_regclass('agent_memory.ix_memory_embeddings_hnsw_' || id) IS NULL",
     """CREATE TABLE agent_memory.organization_models (
@@ -113,6 +119,7 @@ DOWNGRADE = [
     "FOR EACH ROW EXECUTE FUNCTION agent_memory.memory_embedding_searchable()",
     "ALTER TABLE agent_memory.memory_embeddings ALTER COLUMN searchable SET DEFAULT true",
     "DROP TABLE agent_memory.organization_models",
+    "ALTER TABLE agent_memory.embedding_models DROP CONSTRAINT ck_embedding_models_name_format",
     "ALTER TABLE agent_memory.embedding_models DROP CONSTRAINT ck_embedding_models_default_is_ready",
     "ALTER TABLE agent_memory.embedding_models DROP CONSTRAINT ck_embedding_models_state",
     "ALTER TABLE agent_memory.embedding_models DROP COLUMN state",

@@ -34,3 +34,15 @@ def embed_768(texts: list[str]) -> np.ndarray:
 def embed_3072(texts: list[str]) -> np.ndarray:
     """3072 dimensions (halfvec storage: over vector's 2000 HNSW limit)."""
     return embed(texts, 3072)
+
+
+def embed_huge_384(texts: list[str]) -> np.ndarray:
+    """Finite values whose squared norm overflows float32 (pgvector's distances would be NaN)."""
+    return embed(texts, 384) * np.float32(1e20)
+
+
+def embed_beyond_halfvec_384(texts: list[str]) -> np.ndarray:
+    """One value per row past halfvec's range (65504): a halfvec index cannot hold it."""
+    out = embed(texts, 384)
+    out[:, 0] = 1e5
+    return out

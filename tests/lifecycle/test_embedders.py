@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -130,16 +131,33 @@ async def test_dropped_connections_are_retried(debian, mapping):
     assert np.array_equal(out, vectors) and embedder.retries == 2 and server.requests == 3 + 2
 
 
-async def test_refused_connection_exhausts_retries_without_a_password():
+async def test_refused_connection_exhausts_retries():
     with socket.socket() as s:  # a port nothing listens on once closed
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    embedder = embedder_from_spec("openai:m", base_url=f"http://user:hunter2pw@127.0.0.1:{port}/v1",
-                                  max_retries=2, backoff_s=0.001)
+    embedder = embedder_from_spec("openai:m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, backoff_s=0.001)
     assert embedder.description == f"openai:m at http://127.0.0.1:{port}/v1"
-    with pytest.raises(EmbedderError, match="after 2 retries, last: ConnectError") as caught:
+    with pytest.raises(EmbedderError, match="after 2 retries, last: ConnectError"):
         await embed_once(embedder, ["a"])
-    assert embedder.requests == 3 and "hunter2pw" not in str(caught.value) + repr(embedder)
+    assert embedder.requests == 3
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    # httpx would send the URL's user and password as Basic auth in place of the Bearer key
+    ("http://user:hunter2pw@127.0.0.1:8080/v1", "must not hold credentials"),
+    ("http://127.0.0.1:99999/v1", "port 99999"),  # was a traceback (OverflowError from the socket)
+])
+def test_base_urls_that_cannot_work_are_refused(url, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        embedder_from_spec("openai:m", base_url=url)
+    assert "hunter2pw" not in str(caught.value)
+
+
+def test_a_callable_that_exits_is_an_embedder_error():
+    embedder = embedder_from_spec("tests.lifecycle.embedding_server:fake_embed")
+    embedder._func = lambda texts: sys.exit(3)  # a library that calls sys.exit() must not end memctl silently
+    with pytest.raises(EmbedderError, match="SystemExit"):
+        asyncio.run(embedder.embed(["a"]))
 
 
 async def test_retry_after_is_obeyed_over_backoff(mapping):

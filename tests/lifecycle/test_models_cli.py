@@ -14,6 +14,7 @@ from memctl.cli.app import app
 from memctl.data.checks import check_constraints
 from memctl.data.datasets import load_npz
 from memctl.data.seed import seed
+from memctl.db.locks import advisory_lock
 from memctl.errors import ModelUnavailable
 from memctl.repositories import org_scope
 from memctl.schema.verify import verify_schema
@@ -127,3 +128,60 @@ async def test_lifecycle_with_another_dimension_and_storage(scratch_migrated, da
         with pytest.raises(ModelUnavailable):
             await s.memories.search(query, 5, model=name)
         assert len(await s.memories.search(synthetic.embed_384(["x"])[0], 5)) == 5
+
+
+async def test_what_the_models_commands_refuse(scratch_migrated, dataset_path):
+    engine, url = scratch_migrated
+    await seed(engine, load_npz(dataset_path, limit=100), orgs=1, agents=1)
+    for name in ("evil\x1b[2Jname", " e5", ""):  # terminal escapes, blanks that make a second model
+        out = await cli(url, "models", "add", name, "--dim", "384")
+        assert out.exit_code == 2 and "control characters" in out.stderr, name
+    assert (await cli(url, "models", "add", "hv", "--dim", "384", "--storage", "halfvec")).exit_code == 0
+    assert (await cli(url, "models", "add", "plain", "--dim", "384")).exit_code == 0
+    # vectors an index cannot hold: refused before anything is written (was: NaN distances, a failed build)
+    for model, embedder, why in (("plain", "embed_huge_384", "squared norm overflows"),
+                                 ("hv", "embed_beyond_halfvec_384", "halfvec's range")):
+        out = await cli(url, "models", "backfill", model, "--embedder", f"tests.lifecycle.synthetic:{embedder}")
+        assert out.exit_code == 2 and why in out.stderr, out.stderr
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM agent_memory.memory_embeddings WHERE model_id > 1"))
+                ).scalar() == 0
+    zero = await cli(url, "models", "index", "plain", "--memory", "0")
+    assert zero.exit_code == 2 and "at least 1MB" in zero.stderr
+
+    # retire while a backfill of the model holds its lock: 75, and nothing changed (was: state retiring)
+    async with advisory_lock(engine, "models plain"):
+        held = await cli(url, "models", "retire", "plain", "--yes")
+    assert held.exit_code == 75 and json.loads(held.stdout)["run"]["command"] == "models retire"
+    async with engine.connect() as conn:
+        assert (await conn.execute(text(
+            "SELECT state FROM agent_memory.embedding_models WHERE name = 'plain'"))).scalar() == "registered"
+
+    # coverage counts current embeddings of active memories and consolidated memories
+    filled = await cli(url, "models", "backfill", "plain", "--embedder", "tests.lifecycle.synthetic:embed_384")
+    assert filled.exit_code == 0 and (await cli(url, "models", "index", "plain")).exit_code == 0
+    async with engine.begin() as conn:
+        org, memory = (await conn.execute(text("SELECT org_id, id FROM agent_memory.memories LIMIT 1"))).one()
+        await conn.execute(text("UPDATE agent_memory.memories SET content = 'changed, not re-embedded' WHERE id = :m"),
+                           {"m": memory})
+    stale = await cli(url, "models", "set-default", "plain")
+    assert stale.exit_code == 1 and json.loads(stale.stdout)["embedded"] == 99  # the stale one does not count
+    fixed = await cli(url, "models", "backfill", "plain", "--stale", "--embedder",
+                      "tests.lifecycle.synthetic:embed_384")
+    assert fixed.exit_code == 0 and json.loads(fixed.stdout)["refreshed"] == 1
+    async with engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO agent_memory.consolidated_memories (org_id, content, tier, abstraction_level, pattern_type, "
+            "source_memory_ids, consolidation_method) "
+            "VALUES (:o, 'a summary', 'task', 1, 'summary', ARRAY[:m]::uuid[], 'manual')"), {"o": org, "m": memory})
+    unembedded = await cli(url, "models", "set-default", "plain")
+    assert unembedded.exit_code == 1 and json.loads(unembedded.stdout)["active"] == 101
+    again = await cli(url, "models", "backfill", "plain", "--embedder", "tests.lifecycle.synthetic:embed_384")
+    assert json.loads(again.stdout)["tables"] == {"consolidated_memory_embeddings": 1}
+    switched = await cli(url, "models", "set-default", "plain")
+    assert switched.exit_code == 0 and json.loads(switched.stdout)["coverage"] == 1.0
+
+    # a database below revision 0013: one line naming what to do
+    assert (await cli(url, "downgrade", "0012", "--yes")).exit_code == 0
+    old = await cli(url, "models", "list")
+    assert old.exit_code == 2 and "needs 0013" in old.stderr.splitlines()[-1]
