@@ -57,6 +57,9 @@ async def test_set_default_and_retire_refuse_and_change_nothing(scratch_migrated
 
     canary = await cli(url, "models", "set-default", "synth-768", "--org", "seed-org-01")
     assert canary.exit_code == 0 and json.loads(canary.stdout)["changed"] is True
+    # bench-hnsw --org measures the model that organisation searches with
+    bench = await cli(url, "bench-hnsw", "--org", "seed-org-01", "-q", "5", "--ef-search", "40")
+    assert bench.exit_code == 0 and json.loads(bench.stdout)["model"] == "synth-768", bench.stderr
     # the global scope is the organisations that follow the default: seed-org-02 alone, not covered at all
     still_low = await cli(url, "models", "set-default", "synth-768", "--min-coverage", "0.4")
     assert still_low.exit_code == 1 and json.loads(still_low.stdout)["coverage"] == 0.0
