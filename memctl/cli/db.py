@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from memctl.cli.common import finish, run_plain
+from memctl.cli.common import current_run, finish, run_plain
 from memctl.cli.options import Json
 
 app = typer.Typer(help="Manage the embedded PostgreSQL + pgvector server (data in MEMCTL_HOME).",
                   no_args_is_help=True)
+
+
+@app.callback()
+def _group(ctx: typer.Context) -> None:
+    """Manage the embedded PostgreSQL + pgvector server (data in MEMCTL_HOME)."""
+    current_run().command = f"db {ctx.invoked_subcommand}"  # the JSON record names the subcommand
 
 
 @app.command()

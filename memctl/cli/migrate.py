@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from memctl.cli.common import confirm, fail, finish, progress_bar, run_plain, run_with_engine
+from memctl.cli.common import confirm, current_run, fail, finish, progress_bar, run_plain, run_with_engine
 from memctl.cli.options import Database, Json, LockTimeout, Retries, StatementTimeout, Wait, Yes, grouped
 from memctl.errors import ConfigError, ExitCode
 from memctl.migration.guard import Guard
@@ -72,6 +72,7 @@ def migrate(
 ) -> None:
     """Upgrade the database schema to a revision (default: head), one migrator at a time."""
     if ctx.invoked_subcommand is not None:
+        current_run().command = f"{ctx.info_name} {ctx.invoked_subcommand}"  # the JSON record names the subcommand
         # typer ships its own copy of click: compare the source by name, not by enum identity
         given = {n for n in ctx.params if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"}
         misplaced = given - _CARRIED.get(ctx.invoked_subcommand, set())

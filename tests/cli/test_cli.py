@@ -151,6 +151,7 @@ def test_db_start_status_url_stop(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMCTL_HOME", str(tmp_path / "home"))
     out = invoke("db", "status", "--json")
     assert out.exit_code == 0 and json.loads(out.stdout)["initialised"] is False
+    assert json.loads(out.stdout)["run"]["command"] == "db status"  # a group's record names the subcommand
     out = invoke("db", "start", "--json")
     assert out.exit_code == 0, out.stderr
     started = json.loads(out.stdout)
