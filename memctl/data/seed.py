@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from memctl.data import registry
 from memctl.data.datasets import Dataset
 from memctl.db.privileges import require_all_rows
-from memctl.errors import ConfigError, DatasetError, NotFound
+from memctl.errors import ConfigError, DatasetError, ModelUnavailable, NotFound
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA, ModelSpec
 from memctl.models.embeddings import vector_problem
-from memctl.models.enums import Category, MemorySource, Origin, Tier
+from memctl.models.enums import Category, MemorySource, ModelState, Origin, Tier
 from memctl.progress import Progress, no_progress
 
 # Shares of organisations with --skew: about 50 %, 10 % and 1 % of the rows among them, so
@@ -163,6 +163,8 @@ async def _resolve_model(conn: AsyncConnection, ds: Dataset) -> tuple[ModelSpec,
         model, registered = await registry.get_model(conn, ds.model), False
     except NotFound:
         model, registered = await registry.register_model(conn, ds.model, ds.dim), True
+    if model.state == ModelState.RETIRING:
+        raise ModelUnavailable(f"model {ds.model!r} is retiring (memctl models retire): nothing written")
     if model.dim != ds.dim:
         raise DatasetError(f"model {ds.model!r} is registered with dimension {model.dim}, "
                            f"the dataset's embeddings have {ds.dim}: nothing written")

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from memctl.cli.app import app
 from memctl.data.checks import check_constraints
 from memctl.data.datasets import load_npz
+from memctl.data.datasets import synthetic as synthetic_dataset
 from memctl.data.seed import seed
 from memctl.db.locks import advisory_lock
 from memctl.errors import ModelUnavailable
@@ -183,6 +184,12 @@ async def test_what_the_models_commands_refuse(scratch_migrated, dataset_path):
     assert json.loads(again.stdout)["tables"] == {"consolidated_memory_embeddings": 1}
     switched = await cli(url, "models", "set-default", "plain")
     assert switched.exit_code == 0 and json.loads(switched.stdout)["coverage"] == 1.0
+
+    # seed never writes into a model being retired
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE agent_memory.embedding_models SET state = 'retiring' WHERE name = 'hv'"))
+    with pytest.raises(ModelUnavailable, match="retiring"):
+        await seed(engine, synthetic_dataset(10, model="hv"), orgs=1, agents=1)
 
     # a database below revision 0013: one line naming what to do
     assert (await cli(url, "downgrade", "0012", "--yes")).exit_code == 0
