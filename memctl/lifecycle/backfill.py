@@ -1,13 +1,13 @@
 """``models backfill``: write a model's embeddings for the memories (and consolidated memories) that
 lack one, or whose embedding is stale, batch by batch, resumable at any point.
 
-Each batch is one transaction: the next rows in (org_id, id) order that still lack a current
-embedding, their vectors from the source, binary COPY into a temporary table, then one
-``INSERT ... SELECT`` joined to the owner on its content hash (a content changed since it was read
-is left for the next run, never stored under the new content) with ``ON CONFLICT`` on the primary
-key (a service that dual-writes the same row meanwhile wins; nothing is written twice). Killed at any
-moment, the open batch rolls back and the next run starts from what is still missing. One run per
-model at a time (an advisory lock; a second run exits 75).
+Each batch: the next rows in (org_id, id) order that still lack a current embedding, their vectors
+from the source (no transaction is open meanwhile), then one transaction: binary COPY into a
+temporary table and one ``INSERT ... SELECT`` joined to the owner on its content hash (a content
+changed since it was read is left for the next run, never stored under the new content) with
+``ON CONFLICT`` on the primary key (a service that dual-writes the same row meanwhile wins; nothing
+is written twice). Killed at any moment, the open batch rolls back and the next run starts from what
+is still missing. One run per model at a time (an advisory lock; a second run exits 75).
 """
 
 from __future__ import annotations
@@ -156,13 +156,15 @@ async def _phase(raw: asyncpg.Connection, o: Owners, model: ModelSpec, source: V
     cursor, done = (NIL, NIL), 0
     progress(o.owners, 0, total)
     while True:
+        # Read and embed outside any transaction (an embeddings endpoint may take minutes: no snapshot is
+        # held open meanwhile); the write is one transaction, joined on the content hash it embedded.
+        rows = await raw.fetch(select, *head, *cursor, batch_size)
+        if not rows:
+            break
+        cursor = (rows[-1]["org_id"], rows[-1]["id"])
+        found, vectors = await source.vectors([r["content"] for r in rows], [r["content_hash"] for r in rows])
+        result.unmatched += len(rows) - len(found)
         async with raw.transaction():
-            rows = await raw.fetch(select, *head, *cursor, batch_size)
-            if not rows:
-                break
-            cursor = (rows[-1]["org_id"], rows[-1]["id"])
-            found, vectors = await source.vectors([r["content"] for r in rows], [r["content_hash"] for r in rows])
-            result.unmatched += len(rows) - len(found)
             if len(found):
                 await raw.copy_records_to_table(STAGE, records=[
                     (rows[i]["org_id"], rows[i]["id"], rows[i]["content_hash"], vectors[j])
