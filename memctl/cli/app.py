@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from memctl.cli import bench, check, common, db, demo, maintain, migrate, models, seed, verify
+from memctl.cli import bench, check, common, db, demo, maintain, migrate, models, seed, transfer, verify
 from memctl.errors import ExitCode
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ app.command("bench-hnsw")(bench.bench_cmd)
 app.command("check-constraints")(check.check_cmd)
 app.command("maintain")(maintain.maintain_cmd)
 app.command("demo")(demo.demo_cmd)
+app.command("export")(transfer.export_cmd)
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import tempfile
+from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -50,6 +52,7 @@ RUNS: dict[tuple[str, ...], list[str]] = {
     ("models", "set-default"): ["canary-model", "--org", "seed-org-01", "--json"],
     ("models", "retire"): ["canary-model", "--yes", "--json"],
     ("demo",): ["--synthetic", "300", "--yes", "--json"],
+    ("export",): ["--org", "seed-org-01", "--output", str(Path(tempfile.mkdtemp()) / "export"), "--json"],
     ("db", "start"): ["--json"],
     ("db", "status"): ["--json"],
     ("db", "url"): [],
