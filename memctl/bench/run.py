@@ -45,6 +45,7 @@ from memctl.db.privileges import require_all_rows, require_create
 from memctl.errors import DatasetError, NotFound
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA, ModelSpec, hnsw_index_name
+from memctl.models.embeddings import LIFECYCLE_REVISION
 from memctl.progress import Progress, no_progress
 
 __all__ = ["BenchOptions", "bench_hnsw"]
@@ -84,7 +85,7 @@ async def bench_hnsw(engine: AsyncEngine, options: BenchOptions | None = None,
     """
     opts = options or BenchOptions()
     opts.check()
-    await ensure_migrated(engine)
+    await ensure_migrated(engine, LIFECYCLE_REVISION)
     facts = await require_all_rows(engine, "bench-hnsw")
     if opts.build or opts.vs_raw:
         require_create(facts, "bench-hnsw --build / --vs-raw copy the vectors into schema memctl_bench")

@@ -40,8 +40,10 @@ if TYPE_CHECKING:
     from memctl.migration.runner import MigrationResult, RevisionInfo
     from memctl.schema.verify import VerifyResult
 
-stdout = Console(soft_wrap=False)
-stderr = Console(stderr=True)
+# Names come from users (a model called 'a[/]b', an organisation's text): printed literally, never
+# read as rich markup or :emoji: codes.
+stdout = Console(soft_wrap=False, markup=False, emoji=False, highlight=False)
+stderr = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 
 def _jsonable(obj: Any) -> Any:

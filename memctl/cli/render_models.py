@@ -47,8 +47,9 @@ def _(result: ModelSpec) -> list[Section]:
 def _(result: BackfillResult) -> list[Section]:
     rows = [[result.source, result.scope, result.written, result.refreshed, result.unmatched, result.changed,
              result.batches, result.remaining, result.elapsed_s, result.rows_per_s]]
-    caption = None if result.clean else (f"{result.remaining} memories still lack a current embedding "
-                                         f"({result.unmatched} not in the source): coverage is not complete")
+    caption = None if result.clean else (
+        f"{result.remaining} memories still lack a current embedding ({result.unmatched} not in the source"
+        + (f", {result.stale} stale: run again with --stale" if result.stale else "") + "): coverage is not complete")
     return [Section(f"Backfill of {result.model}", ["source", "scope", "written", "refreshed", "unmatched",
                                                     "changed meanwhile", "batches", "remaining", "seconds", "rows/s"],
                     rows, caption)]

@@ -15,6 +15,7 @@ from memctl.db.indexes import INVALID_INDEXES
 from memctl.db.privileges import require_all_rows
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA
+from memctl.models.embeddings import LIFECYCLE_REVISION
 from memctl.progress import Progress, no_progress
 
 SAMPLE = 5  # offending keys listed per violation
@@ -96,24 +97,28 @@ SELECT e.org_id::text || '/' || e.{owner}::text || ' model ' || e.model_id
  WHERE m.distance = 'cosine' AND vector_norm(e.embedding) = 0""")
       for table, owner in (("memory_embeddings", "memory_id"),
                            ("consolidated_memory_embeddings", "consolidated_memory_id"))),
-    Rule("missing_default_embedding", "memories",
-         "live memory without an embedding in its organisation's model (its own, else the default)", f"""
-SELECT m.org_id::text || '/' || m.id::text FROM {SCHEMA}.memories m
- WHERE m.deleted_at IS NULL
-   AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.memory_embeddings e
-                    WHERE e.org_id = m.org_id AND e.memory_id = m.id
+    *(Rule("missing_default_embedding", owners,
+           f"{what} without an embedding in its organisation's model (its own, else the default)", f"""
+SELECT m.org_id::text || '/' || m.id::text FROM {SCHEMA}.{owners} m
+ WHERE {live}
+   AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.{table} e
+                    WHERE e.org_id = m.org_id AND e.{owner} = m.id
                       AND e.model_id = coalesce(
                           (SELECT o.model_id FROM {SCHEMA}.organization_models o WHERE o.org_id = m.org_id),
-                          (SELECT id FROM {SCHEMA}.embedding_models WHERE is_default)))"""),
+                          (SELECT id FROM {SCHEMA}.embedding_models WHERE is_default)))""")
+      for owners, table, owner, live, what in (
+          ("memories", "memory_embeddings", "memory_id", "m.deleted_at IS NULL", "live memory"),
+          ("consolidated_memories", "consolidated_memory_embeddings", "consolidated_memory_id", "true",
+           "consolidated memory"))),
     # revision 0013: the row's content_hash is the content it was computed from (NULL: unchanged since)
     *(Rule("stale_embedding", table, "embedding computed from a content that has changed since "
            "(memctl models backfill --stale recomputes it)", f"""
 SELECT 'model ' || e.model_id || ' ' || e.org_id::text || '/' || e.{owner}::text
   FROM {SCHEMA}.{table} e JOIN {SCHEMA}.{owners} m ON m.org_id = e.org_id AND m.id = e.{owner}
- WHERE e.content_hash <> m.content_hash""")
-      for table, owner, owners in (("memory_embeddings", "memory_id", "memories"),
-                                   ("consolidated_memory_embeddings", "consolidated_memory_id",
-                                    "consolidated_memories"))),
+ WHERE e.content_hash <> m.content_hash AND {live}""")
+      for table, owner, owners, live in (
+          ("memory_embeddings", "memory_id", "memories", "m.deleted_at IS NULL"),  # a deleted one is purged
+          ("consolidated_memory_embeddings", "consolidated_memory_id", "consolidated_memories", "true"))),
 )
 
 
@@ -132,7 +137,7 @@ class CheckResult:
 
 async def check_constraints(engine: AsyncEngine, progress: Progress = no_progress) -> CheckResult:
     """Run every rule in :data:`RULES` (read-only, one REPEATABLE READ snapshot) and collect violations."""
-    await ensure_migrated(engine)
+    await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_all_rows(engine, "check-constraints")
     violations = []
     async with engine.connect() as conn:

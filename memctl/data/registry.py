@@ -8,6 +8,7 @@ builds the indexes in the caller's transaction and registers the model ready.
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 from sqlalchemy import text
@@ -20,6 +21,9 @@ from memctl.models.embeddings import EMBEDDING_TABLES, MAX_DIM, MODEL_COLUMNS, h
 from memctl.models.enums import Distance, IndexStorage, ModelState
 
 _COLUMNS = MODEL_COLUMNS
+# Unicode categories a name must not hold: control, format (zero-width, direction overrides), line and
+# paragraph separators, surrogates, private use, unassigned: two names that print alike stay apart.
+UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 
 
 async def get_model(conn: AsyncConnection, name: str | None = None) -> ModelSpec:
@@ -92,9 +96,9 @@ async def add_model(conn: AsyncConnection, name: str, dim: int, *, distance: str
     ``memctl models index``). Raises ConfigError for parameters pgvector refuses
     (:func:`check_model_params`) or a name already registered."""
     check_model_params(dim, distance, storage, m, ef_construction)
-    if not 1 <= len(name) <= 200 or name != name.strip() or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
-        raise ConfigError("a model name is 1 to 200 characters, without control characters or blanks at either end "
-                          "(CHECK name_format)")
+    if not 1 <= len(name) <= 200 or name != name.strip() or any(unicodedata.category(c) in UNPRINTABLE for c in name):
+        raise ConfigError("a model name is 1 to 200 characters, without control or invisible format characters "
+                          "(zero-width, direction overrides, line separators) or blanks at either end")
     row = (await conn.execute(text(
         f"INSERT INTO {SCHEMA}.embedding_models (name, dim, distance, index_storage, hnsw_m, hnsw_ef_construction) "
         f"VALUES (:name, :dim, :distance, :storage, :m, :ef) ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}"),

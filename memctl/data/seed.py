@@ -25,7 +25,7 @@ from memctl.db.privileges import require_all_rows
 from memctl.errors import ConfigError, DatasetError, ModelUnavailable, NotFound
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA, ModelSpec
-from memctl.models.embeddings import vector_problem
+from memctl.models.embeddings import LIFECYCLE_REVISION, vector_problem
 from memctl.models.enums import Category, MemorySource, ModelState, Origin, Tier
 from memctl.progress import Progress, no_progress
 
@@ -203,7 +203,7 @@ async def seed(engine: AsyncEngine, ds: Dataset, *, orgs: int = 3, agents: int =
     """
     if orgs < 1 or agents < 1 or batch_size < 1:
         raise ConfigError("--orgs, --agents and --batch-size must be at least 1")
-    await ensure_migrated(engine)
+    await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_all_rows(engine, "seed")
     t0 = time.perf_counter()
     async with engine.connect() as conn:

@@ -67,12 +67,17 @@ def pending_sql(o: Owners, stale: bool, org: bool) -> str:
 
 def insert_sql(o: Owners) -> str:
     """Store the staged vectors of model ``$1`` (dimension ``$2``) whose owner's content is still the
-    one embedded; a stale row is replaced, a current one kept. Returns one ``inserted`` flag per row."""
+    one embedded; a stale row is replaced, a current one kept. Returns one ``inserted`` flag per row.
+
+    The owners are locked ``FOR SHARE`` until the batch commits: a concurrent delete, status or content
+    change waits for it, or, committed first, is seen (a deleted owner is skipped, not a foreign-key
+    error; ``searchable`` is computed from the status as committed, and the status change's trigger
+    sees the new row)."""
     columns, values = ("searchable, ", f"{SEARCHABLE_SQL}, ") if o.table == "memory_embeddings" else ("", "")
     return (f"INSERT INTO {SCHEMA}.{o.table} (org_id, {o.column}, model_id, dim, {columns}embedding, content_hash) "
             f"SELECT s.org_id, s.id, $1, $2, {values}s.embedding, s.content_hash FROM {STAGE} s "
             f"JOIN {SCHEMA}.{o.owners} m ON m.org_id = s.org_id AND m.id = s.id AND m.content_hash = s.content_hash "
-            f"ON CONFLICT (org_id, {o.column}, model_id) DO UPDATE SET embedding = EXCLUDED.embedding, "
+            f"FOR SHARE OF m ON CONFLICT (org_id, {o.column}, model_id) DO UPDATE SET embedding = EXCLUDED.embedding, "
             f"content_hash = EXCLUDED.content_hash, created_at = now() "
             f"WHERE {SCHEMA}.{o.table}.content_hash <> EXCLUDED.content_hash RETURNING (xmax = 0) AS inserted")
 
@@ -107,7 +112,10 @@ async def backfill(engine: AsyncEngine, model_name: str, source: VectorSource, *
         try:
             for phase in PHASES:
                 await _phase(raw, phase, model, source, org_id, stale, batch_size, result, progress)
-            result.remaining = sum([await _count(raw, o, model, org_id, stale) for o in PHASES])
+            # without --stale too: a stale embedding is not a current one (set-default would refuse)
+            result.remaining = sum([await _count(raw, o, model, org_id, True) for o in PHASES])
+            result.stale = 0 if stale else result.remaining - sum(
+                [await _count(raw, o, model, org_id, False) for o in PHASES])
         finally:
             await raw.execute(f"DROP TABLE IF EXISTS {STAGE}")
             await source.aclose()

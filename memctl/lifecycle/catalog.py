@@ -13,10 +13,9 @@ from memctl.db.names import checked
 from memctl.errors import NotFound
 from memctl.lifecycle.types import IndexState
 from memctl.models import SCHEMA, ModelSpec, hnsw_index_name
-from memctl.models.embeddings import EMBEDDING_TABLES
+from memctl.models.embeddings import EMBEDDING_TABLES, LIFECYCLE_REVISION  # noqa: F401 (re-exported)
 
 ACTIVE = "m.status = 'active' AND m.deleted_at IS NULL"
-LIFECYCLE_REVISION = "0013"  # model states, organization_models and content hashes: what memctl models needs
 
 # The organisations that follow the global default: no row in organization_models.
 FOLLOWS_DEFAULT = f"NOT EXISTS (SELECT 1 FROM {SCHEMA}.organization_models o WHERE o.org_id = m.org_id)"

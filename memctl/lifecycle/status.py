@@ -38,9 +38,10 @@ async def list_models(engine: AsyncEngine, by_org: bool = False) -> ModelList:
                     f"SELECT (SELECT count(*) FROM {SCHEMA}.memory_embeddings WHERE model_id = :m) + "
                     f"(SELECT count(*) FROM {SCHEMA}.consolidated_memory_embeddings WHERE model_id = :m)"),
                     {"m": spec.id})).scalar())
-                per_org = (await conn.execute(text(coverage_sql()), {"model": spec.id})).all()
-                orgs = [OrgCoverage(slugs.get(r.org_id, str(r.org_id)), r.active, r.embedded, r.stale,
-                                    chosen.get(r.org_id, default_id) == spec.id) for r in per_org]
+                counts = {r.org_id: r for r in (await conn.execute(text(coverage_sql()), {"model": spec.id}))}
+                orgs = [OrgCoverage(slug, *((counts[o].active, counts[o].embedded, counts[o].stale) if o in counts
+                                            else (0, 0, 0)), chosen.get(o, default_id) == spec.id)
+                        for o, slug in slugs.items()]  # every organisation, those without memories too
                 out.append(ModelStatus(
                     spec.id, spec.name, spec.dim, spec.distance, spec.index_storage, spec.hnsw_m,
                     spec.hnsw_ef_construction, spec.state, bool(row["is_default"]),

@@ -31,7 +31,7 @@ from memctl.progress import Progress, no_progress
 
 async def _locked_model(conn: AsyncConnection, name: str) -> ModelSpec:
     row = (await conn.execute(text(
-        f"SELECT {MODEL_COLUMNS} FROM {SCHEMA}.embedding_models WHERE name = :n FOR UPDATE"),
+        f"SELECT {MODEL_COLUMNS} FROM {SCHEMA}.embedding_models WHERE name = :n FOR NO KEY UPDATE"),
         {"n": checked("embedding model named", name)})).mappings().first()
     if row is None:
         raise NotFound(f"no embedding model named {name!r} is registered")
@@ -46,7 +46,8 @@ async def set_default(engine: AsyncEngine, model_name: str, org: str | None = No
     are valid, and at least ``min_coverage`` (0..1) of the scope's active memories have an
     embedding of it: for the global default, the organisations that follow it (no model of their
     own). Choosing the global default for an organisation removes its own choice (it follows the
-    default from then on). Raises NotFound (model, organisation), ConfigError (min_coverage),
+    default from then on), and a global switch to a model makes the organisations that chose it follow
+    the default (``unpinned``). Raises NotFound (model, organisation), ConfigError (min_coverage),
     PrivilegeMissing unless the role sees every row.
     """
     if not 0.0 <= min_coverage <= 1.0:
@@ -59,13 +60,14 @@ async def set_default(engine: AsyncEngine, model_name: str, org: str | None = No
         model = await _locked_model(conn, model_name)
         org_id = await org_id_of(conn, org) if org is not None else None
         default = (await conn.execute(text(
-            f"SELECT id, name FROM {SCHEMA}.embedding_models WHERE is_default FOR UPDATE"))).first()
+            f"SELECT id, name FROM {SCHEMA}.embedding_models WHERE is_default FOR NO KEY UPDATE"))).first()
         if org_id is None:
             previous = default.name if default else None
         else:
-            previous = (await conn.execute(text(
+            own = (await conn.execute(text(
                 f"SELECT e.name FROM {SCHEMA}.organization_models o JOIN {SCHEMA}.embedding_models e "
                 f"ON e.id = o.model_id WHERE o.org_id = :org FOR UPDATE OF o"), {"org": org_id})).scalar()
+            previous = own or (default.name if default else None)  # the model it used: its own, else the default
         valid = all(s.status == "valid" for s in await index_states(conn, model))
         active, embedded = await coverage(conn, model, org_id, follows_default=org_id is None)
         result = SwitchResult(model.name, org or "global", previous, False, embedded / active if active else 1.0,
@@ -87,10 +89,15 @@ async def set_default(engine: AsyncEngine, model_name: str, org: str | None = No
                 await conn.execute(text(f"UPDATE {SCHEMA}.embedding_models SET is_default = true WHERE id = :id"),
                                    {"id": model.id})
                 result.changed = True
+            # organisations that chose this model (a canary) follow the default from now on: the next change
+            # of model moves them too, and nothing pins the model against its retirement
+            result.unpinned = sorted((await conn.execute(text(
+                f"DELETE FROM {SCHEMA}.organization_models o USING {SCHEMA}.organizations g WHERE g.id = o.org_id "
+                f"AND o.model_id = :id RETURNING g.slug"), {"id": model.id})).scalars().all())
         elif default is not None and default.id == model.id:
-            result.changed = previous is not None
+            result.changed = own is not None
             await conn.execute(text(f"DELETE FROM {SCHEMA}.organization_models WHERE org_id = :org"), {"org": org_id})
-        elif previous != model.name:
+        elif own != model.name:
             await conn.execute(text(
                 f"INSERT INTO {SCHEMA}.organization_models (org_id, model_id) VALUES (:org, :model) "
                 f"ON CONFLICT (org_id) DO UPDATE SET model_id = EXCLUDED.model_id"), {"org": org_id, "model": model.id})

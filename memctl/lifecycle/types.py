@@ -28,11 +28,10 @@ class OrgCoverage:
     embedded: int
     stale: int
     uses: bool
+    coverage: float = field(init=False)  # embedded / active (1.0 when there is nothing to embed)
 
-    @property
-    def coverage(self) -> float:
-        """``embedded / active`` (1.0 when the organisation has no active memory)."""
-        return self.embedded / self.active if self.active else 1.0
+    def __post_init__(self) -> None:
+        self.coverage = self.embedded / self.active if self.active else 1.0
 
 
 @dataclass
@@ -58,11 +57,10 @@ class ModelStatus:
     covered_memories: int
     stale_rows: int
     by_org: list[OrgCoverage] = field(default_factory=list)
+    coverage: float = field(init=False)  # covered_memories / active_memories (1.0 when there is none)
 
-    @property
-    def coverage(self) -> float:
-        """``covered_memories / active_memories`` (1.0 when there is no active memory)."""
-        return self.covered_memories / self.active_memories if self.active_memories else 1.0
+    def __post_init__(self) -> None:
+        self.coverage = self.covered_memories / self.active_memories if self.active_memories else 1.0
 
 
 @dataclass
@@ -78,8 +76,9 @@ class BackfillResult:
 
     ``written``: new rows, ``refreshed``: stale rows replaced (--stale), ``unmatched``: memories
     whose content the source had no vector for (a file with other texts), ``changed``: memories
-    whose content changed between read and write (left for the next run). ``remaining``: memories
-    in scope still without a current embedding afterwards; ``clean`` when none.
+    whose content changed between read and write, or that were deleted (left for the next run).
+    ``remaining``: memories in scope still without a current embedding afterwards, ``stale`` of them
+    the ones with an embedding of an older content (left without ``--stale``); ``clean`` when none.
     """
 
     model: str
@@ -91,6 +90,7 @@ class BackfillResult:
     changed: int = 0
     batches: int = 0
     remaining: int = 0
+    stale: int = 0
     elapsed_s: float = 0.0
     rows_per_s: float = 0.0
     tables: dict[str, int] = field(default_factory=dict)
@@ -151,6 +151,7 @@ class SwitchResult:
     embedded: int
     index_valid: bool
     refused: str | None = None
+    unpinned: list[str] = field(default_factory=list)  # organisations whose own choice was the new default
 
     @property
     def ok(self) -> bool:

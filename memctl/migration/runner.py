@@ -179,6 +179,13 @@ DOWNGRADE_NEEDS = {
     "0009": ("SELECT count(*) FROM (SELECT token_hash FROM agent_memory.api_tokens GROUP BY token_hash "
              "HAVING count(*) > 1) shared", "api token hash(es) used by more than one organisation (undoing 0009 "
              "restores UNIQUE (token_hash))"),
+    "0013": ("SELECT (SELECT count(*) FROM agent_memory.organization_models) + (SELECT count(*) FROM "
+             "agent_memory.embedding_models WHERE state <> 'ready') + (SELECT count(*) FROM "
+             "agent_memory.memory_embeddings e JOIN agent_memory.memories m ON m.org_id = e.org_id "
+             "AND m.id = e.memory_id WHERE e.content_hash <> m.content_hash)",
+             "organisation model choice(s), model(s) not ready, or stale embedding(s): undoing 0013 would forget them "
+             "(organisations would move to the global default, a model without its index would be drift, a stale "
+             "vector would pass for current); memctl models set-default / index / retire / backfill --stale first"),
 }
 
 

@@ -55,6 +55,9 @@ MAX_DIM = {IndexStorage.VECTOR: 2000, IndexStorage.HALFVEC: 4000}  # pgvector HN
 
 EMBEDDING_TABLES = ("memory_embeddings", "consolidated_memory_embeddings")
 HALFVEC_MAX = 65504.0  # the largest finite half-precision value (IEEE 754 binary16): halfvec's range
+# the revision that added model states, organization_models and content hashes: the code that reads
+# them (memctl models, seed, bench-hnsw, check-constraints, export) needs a database at least there
+LIFECYCLE_REVISION = "0013"
 # the columns of embedding_models that make a ModelSpec, in its order
 MODEL_COLUMNS = "id, name, dim, distance, index_storage, hnsw_m, hnsw_ef_construction, state"
 

@@ -138,8 +138,10 @@ class MemoryRepository:
     async def _embed(self, memory_id: uuid.UUID, vectors: Embeddings, replace: bool) -> None:
         """Store each model's vector for the memory, with the memory's current content hash; with
         ``replace`` an existing row of the model is overwritten (a re-embedded content)."""
+        # without ``replace`` a row of the current content is kept, a stale one replaced (a duplicate add)
         conflict = ("DO UPDATE SET embedding = EXCLUDED.embedding, content_hash = EXCLUDED.content_hash, "
-                    "created_at = now()" if replace else "DO NOTHING")
+                    "created_at = now()" + ("" if replace else
+                                            f" WHERE {SCHEMA}.memory_embeddings.content_hash <> EXCLUDED.content_hash"))
         for key, embedding in vectors.items():
             model = await registry.usable_model(self.conn, key, *WRITABLE)
             vec = np.asarray(embedding, dtype=np.float32)

@@ -36,6 +36,7 @@ from memctl.db.privileges import require_all_rows
 from memctl.errors import ConfigError, NotFound
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA
+from memctl.models.embeddings import LIFECYCLE_REVISION
 from memctl.progress import Progress, no_progress
 from memctl.transfer.tables import Column, TenantTable, tenant_tables
 
@@ -152,7 +153,7 @@ async def export_org(engine: AsyncEngine, slug: str, output: Path, *, batch_rows
     """
     if batch_rows < 1:
         raise ConfigError("--batch-rows must be at least 1")
-    revision = await ensure_migrated(engine)
+    revision = await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_all_rows(engine, "export")
     started = time.perf_counter()
     scratch = _scratch_beside(output)

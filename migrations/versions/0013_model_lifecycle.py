@@ -37,7 +37,21 @@ UPGRADE = [
     "CONSTRAINT ck_embedding_models_default_is_ready CHECK (NOT is_default OR state = 'ready')",
     "ALTER TABLE agent_memory.embedding_models ALTER COLUMN state SET DEFAULT 'registered'",
     # a model name is printed in tables and logs: no control characters (terminal escapes), no blanks
-    # around it (' e5' and 'e5' would be two models). Reviewed lint exception: a table of a few rows.
+    # around it (' e5' and 'e5' would be two models). A name registered before that breaks the rule is
+    # named, with the statement that renames it, instead of a bare CHECK violation.
+    """DO $$
+DECLARE
+    bad text;
+BEGIN
+    SELECT string_agg(quote_literal(name), ', ') INTO bad FROM agent_memory.embedding_models
+     WHERE NOT (length(name) >= 1 AND length(name) <= 200 AND name = btrim(name) AND name !~ '[[:cntrl:]]');
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'embedding model name(s) % hold control characters or blanks at either end; rename them '
+            'first, e.g. UPDATE agent_memory.embedding_models SET name = btrim(name) WHERE name <> btrim(name)', bad;
+    END IF;
+END
+$$""",
+    # Reviewed lint exception: a table of a few rows.
     "-- squawk-ignore constraint-missing-not-valid\nALTER TABLE agent_memory.embedding_models ADD CONSTRAINT "
     "ck_embedding_models_name_format CHECK (length(name) >= 1 AND length(name) <= 200 AND name = btrim(name) "
     "AND name !~ '[[:cntrl:]]')",

@@ -72,7 +72,9 @@ async def test_each_rule_caught_when_planted(seeded):
     raw_refs = by_rule["dangling_raw_memory_refs"]
     assert raw_refs.count == 1 and "not-a-uuid" in raw_refs.sample[0]
     assert by_rule["merged_into_cycle"].count == 2 and by_rule["superseded_by_cycle"].count == 2
-    assert by_rule["missing_default_embedding"].sample == [f"{m[3][0]}/{m[3][1]}"]
+    missing = {v.table: v for v in result.violations if v.rule == "missing_default_embedding"}
+    assert missing["agent_memory.memories"].sample == [f"{m[3][0]}/{m[3][1]}"]
+    assert missing["agent_memory.consolidated_memories"].count == 1  # the planted one has no embedding either
     assert by_rule["searchable_mismatch"].sample == [f"{m[4][0]}/{m[4][1]}/1"]
 
 

@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+import asyncpg
 import numpy as np
 import pytest
 from sqlalchemy import text
@@ -20,6 +21,8 @@ from memctl.cli.app import app
 from memctl.data.checks import check_constraints
 from memctl.data.datasets import load_npz
 from memctl.data.seed import seed
+from memctl.db.engine import asyncpg_dsn
+from memctl.lifecycle.backfill import backfill_model
 from memctl.lifecycle.status import add, list_models
 from memctl.repositories import org_scope
 from tests.conftest import url_arg
@@ -168,3 +171,37 @@ async def test_backfill_refuses_what_it_cannot_do(scratch_migrated, dataset_path
     partial = await cli("models", "backfill", "synth-768", "--from", str(part), *db, "--json")
     assert partial.exit_code == 1
     assert (json.loads(partial.stdout)["written"], json.loads(partial.stdout)["unmatched"]) == (20, 30)
+
+
+async def test_backfill_waits_for_a_delete_and_status_changes_in_flight(scratch_migrated, dataset_path, server_url):
+    """A memory deleted, one archived and one re-activated by a transaction still open while the batch is
+    written: the batch waits for it, skips the deleted one (was: a foreign-key error that ended the run) and
+    flags the others from their committed status (was: an active memory left unsearchable)."""
+    engine, url = scratch_migrated
+    await seed(engine, load_npz(dataset_path, limit=50), orgs=1, agents=1)
+    await add(engine, "synth-384", 384)
+    async with engine.begin() as conn:
+        a, b, c = (await conn.execute(text("SELECT id FROM agent_memory.memories ORDER BY id LIMIT 3"))).scalars()
+        await conn.execute(text("UPDATE agent_memory.memories SET status = 'archived' WHERE id = :c"), {"c": c})
+    writer = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        tx = writer.transaction()
+        await tx.start()
+        await writer.execute("DELETE FROM agent_memory.memories WHERE id = $1", a)
+        await writer.execute("UPDATE agent_memory.memories SET status = 'archived' WHERE id = $1", b)
+        await writer.execute("UPDATE agent_memory.memories SET status = 'active' WHERE id = $1", c)
+        run = asyncio.create_task(backfill_model(engine, "synth-384", embedder="tests.lifecycle.synthetic:embed_384"))
+        await asyncio.sleep(1.5)
+        assert not run.done()  # the batch waits for the open transaction's row locks
+        await tx.commit()
+        result = await run
+    finally:
+        await writer.close()
+    assert result.clean and result.changed == 1 and result.written == 49
+    async with engine.connect() as conn:
+        flags = dict((await conn.execute(text(
+            "SELECT e.memory_id, e.searchable FROM agent_memory.memory_embeddings e JOIN agent_memory.embedding_models "
+            "x ON x.id = e.model_id WHERE x.name = 'synth-384' AND e.memory_id = ANY(:ids)"),
+            {"ids": [a, b, c]})).all())
+    assert flags == {b: False, c: True}
+    assert (await check_constraints(engine)).clean

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from memctl.cli import render
 from memctl.cli.app import app
 from memctl.data.checks import check_constraints
 from memctl.data.datasets import load_npz
@@ -137,9 +138,21 @@ async def test_lifecycle_with_another_dimension_and_storage(scratch_migrated, da
 async def test_what_the_models_commands_refuse(scratch_migrated, dataset_path):
     engine, url = scratch_migrated
     await seed(engine, load_npz(dataset_path, limit=100), orgs=1, agents=1)
-    for name in ("evil\x1b[2Jname", " e5", ""):  # terminal escapes, blanks that make a second model
+    # terminal escapes, blanks or invisible characters that make a second model printing like the first
+    for name in ("evil\x1b[2Jname", " e5", "", "\u200be5", "ab\u202ecd", "e5\u2028x"):
         out = await cli(url, "models", "add", name, "--dim", "384")
-        assert out.exit_code == 2 and "control characters" in out.stderr, name
+        assert out.exit_code == 2 and "control or invisible" in out.stderr, name
+    # names are printed literally, never read as rich markup or :emoji: codes (a[/]b was a traceback)
+    for name in ("a[/]b", "x:thumbs_up:y"):
+        assert (await cli(url, "models", "add", name, "--dim", "3")).exit_code == 0
+    width, render.stdout.width = render.stdout.width, 400  # wide enough that no cell wraps
+    try:
+        table = await asyncio.to_thread(CliRunner().invoke, app, ["models", "list", "--database-url", url_arg(url)])
+    finally:
+        render.stdout.width = width
+    assert table.exit_code == 0 and "a[/]b" in table.stdout and "x:thumbs_up:y" in table.stdout, table.stderr
+    for name in ("a[/]b", "x:thumbs_up:y"):
+        assert (await cli(url, "models", "retire", name, "--yes")).exit_code == 0
     assert (await cli(url, "models", "add", "hv", "--dim", "384", "--storage", "halfvec")).exit_code == 0
     assert (await cli(url, "models", "add", "plain", "--dim", "384")).exit_code == 0
     # vectors an index cannot hold: refused before anything is written (was: NaN distances, a failed build)
@@ -170,6 +183,22 @@ async def test_what_the_models_commands_refuse(scratch_migrated, dataset_path):
                            {"m": memory})
     stale = await cli(url, "models", "set-default", "plain")
     assert stale.exit_code == 1 and json.loads(stale.stdout)["embedded"] == 99  # the stale one does not count
+    unfixed = await cli(url, "models", "backfill", "plain", "--embedder", "tests.lifecycle.synthetic:embed_384")
+    assert unfixed.exit_code == 1 and (json.loads(unfixed.stdout)["remaining"], json.loads(unfixed.stdout)["stale"]) \
+        == (1, 1)  # without --stale it is not called done
+    # a duplicate add with a vector of the current content replaces the stale one of the same model
+    async with org_scope(engine, org) as s:
+        content = (await s.memories.get(memory)).content
+        agent = (await s.memories.get(memory)).agent_id
+        again = await s.memories.add(agent, content, embeddings={"plain": synthetic.embed_384([content])[0]})
+        assert again.id == memory and not again.created
+    listed = {m["name"]: m for m in json.loads((await cli(url, "models", "list")).stdout)["models"]}
+    assert (listed["plain"]["covered_memories"], listed["plain"]["stale_rows"], listed["plain"]["coverage"]) == (
+        100, 0, 1.0)
+    async with engine.begin() as conn:  # stale again, for the --stale run below
+        await conn.execute(text("UPDATE agent_memory.memory_embeddings SET content_hash = repeat('0', 64) "
+                                "WHERE memory_id = :m AND model_id = (SELECT id FROM agent_memory.embedding_models "
+                                "WHERE name = 'plain')"), {"m": memory})
     fixed = await cli(url, "models", "backfill", "plain", "--stale", "--embedder",
                       "tests.lifecycle.synthetic:embed_384")
     assert fixed.exit_code == 0 and json.loads(fixed.stdout)["refreshed"] == 1
@@ -191,7 +220,14 @@ async def test_what_the_models_commands_refuse(scratch_migrated, dataset_path):
     with pytest.raises(ModelUnavailable, match="retiring"):
         await seed(engine, synthetic_dataset(10, model="hv"), orgs=1, agents=1)
 
+    # undoing 0013 would forget a model's state: refused, nothing changed, until it is dealt with
+    refused = await cli(url, "downgrade", "0012", "--yes")
+    assert refused.exit_code == 2 and "undoing 0013 would forget" in refused.stderr
+    assert (await cli(url, "models", "retire", "hv", "--yes")).exit_code == 0
+    # MiniLM's vector of the memory changed above is stale (only 'plain' was refreshed): retire it too
+    assert (await cli(url, "models", "retire", MINILM, "--yes")).exit_code == 0
     # a database below revision 0013: one line naming what to do
-    assert (await cli(url, "downgrade", "0012", "--yes")).exit_code == 0
+    down = await cli(url, "downgrade", "0012", "--yes")
+    assert down.exit_code == 0, down.stderr
     old = await cli(url, "models", "list")
     assert old.exit_code == 2 and "needs 0013" in old.stderr.splitlines()[-1]

@@ -140,10 +140,12 @@ async def test_model_change_with_services_searching_throughout(scratch_migrated,
         # a late catch-up backfill: what the dual-writer did not cover (nothing, if it wrote both)
         assert (await backfill(engine, E5, FileSource.load(E5_FILE, e5))).clean
         switched = await set_default(engine, E5, "seed-org-01")
-        assert switched.ok and switched.changed and switched.coverage == 1.0
+        assert switched.ok and switched.changed and switched.coverage == 1.0 and switched.previous == MINILM
         cutover["a"] = time.monotonic()
         await asyncio.sleep(1.0)
-        assert (await set_default(engine, E5)).changed
+        everyone = await set_default(engine, E5)
+        # the canary's own choice is dropped: it follows the default, and the next change moves it too
+        assert everyone.changed and everyone.previous == MINILM and everyone.unpinned == ["seed-org-01"]
         cutover["b"] = time.monotonic()
         await asyncio.sleep(1.0)
         services.dual_write[:] = [E5]

@@ -97,6 +97,13 @@ class MemoryLifecycle(RuleBasedStateMachine):
             f"source_memory_ids, consolidation_method) SELECT :o, 'summary', 'project', 1, 'summary', "
             f"array_agg(id), 'manual' FROM {S}.memories WHERE org_id = :o AND id = ANY(:s) HAVING count(*) > 0",
             s=list(sources)))
+        # with its embedding in the organisation's model, as a consolidator writes it
+        self.run(self._sql(
+            f"INSERT INTO {S}.consolidated_memory_embeddings (org_id, consolidated_memory_id, model_id, dim, "
+            f"embedding) "
+            f"SELECT c.org_id, c.id, 1, 384, array_fill(0.1, ARRAY[384])::vector FROM {S}.consolidated_memories c "
+            f"WHERE c.org_id = :o AND NOT EXISTS (SELECT 1 FROM {S}.consolidated_memory_embeddings e "
+            f"WHERE e.org_id = c.org_id AND e.consolidated_memory_id = c.id)"))
 
     @rule(a=memories, b=memories)
     def link(self, a, b):

@@ -1,0 +1,53 @@
+"""Revision 0013 on a database with data: embeddings written before it (content_hash NULL) become stale
+when their content changes, a model name that breaks name_format is named, and a downgrade that would
+forget states, choices or staleness is refused (issue 13)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from memctl.data.checks import check_constraints
+from memctl.db.engine import make_engine
+from memctl.errors import ConfigError, MigrationFailed
+from memctl.migration import runner
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+S = "agent_memory"
+
+
+async def test_embeddings_written_before_0013_turn_stale_when_their_content_changes(fresh_url):
+    engine = make_engine(fresh_url)
+    try:
+        await runner.upgrade(engine, "0012")
+        async with engine.begin() as conn:
+            await conn.execute(text(f"INSERT INTO {S}.organizations (slug, name) VALUES ('old', 'old')"))
+            await conn.execute(text(f"INSERT INTO {S}.agents (org_id, name) SELECT id, 'a' FROM {S}.organizations"))
+            await conn.execute(text(
+                f"INSERT INTO {S}.memories (org_id, agent_id, category, content) SELECT org_id, id, 'factual', c "
+                f"FROM {S}.agents, (VALUES ('kept as it is'), ('to be edited')) AS v(c)"))
+            await conn.execute(text(
+                f"INSERT INTO {S}.memory_embeddings (org_id, memory_id, model_id, dim, embedding) "
+                f"SELECT org_id, id, 1, 384, array_fill(0.1, ARRAY[384])::vector FROM {S}.memories"))
+            await conn.execute(text(f"INSERT INTO {S}.embedding_models (name, dim) VALUES ('old model ', 8)"))
+        with pytest.raises(MigrationFailed, match="'old model '.*rename them"):
+            await runner.upgrade(engine, "head")
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DELETE FROM {S}.embedding_models WHERE name = 'old model '"))
+        await runner.upgrade(engine, "head")
+        await engine.dispose()  # new connections see the new columns' types
+        async with engine.connect() as conn:
+            assert (await conn.execute(text(
+                f"SELECT count(*) FROM {S}.memory_embeddings WHERE content_hash IS NULL"))).scalar() == 2
+        assert (await check_constraints(engine)).clean  # NULL: unchanged since written, not stale
+        async with engine.begin() as conn:
+            await conn.execute(text(f"UPDATE {S}.memories SET content = 'edited after 0013' "
+                                    f"WHERE content = 'to be edited'"))
+        found = {v.rule: v for v in (await check_constraints(engine)).violations}
+        assert set(found) == {"stale_embedding"} and found["stale_embedding"].count == 1
+        # undoing 0013 now would make that stale vector pass for current: refused, nothing changed
+        with pytest.raises(ConfigError, match="undoing 0013 would forget"):
+            await runner.downgrade(engine, "0012")
+        assert await runner.current_revision(engine) == runner.head_revision()
+    finally:
+        await engine.dispose()
