@@ -173,8 +173,10 @@ def test_roles_memctl_must_not_trust_are_refused_and_a_held_lock_is_exit_75(plai
         assert out.exit_code == 2 and "never as the application's role" in one_error_line(out.stderr)
         # A database below 0010 lacks memctl_admin's policy: its members are refused, not shown nothing.
         assert cli("downgrade", "0009", "--yes", "--database-url", u).exit_code == 0
-        out = cli("check-constraints", "--database-url", u)
+        out = cli("maintain", "--dry-run", "--database-url", u)
         assert out.exit_code == 2 and "below revision 0010" in one_error_line(out.stderr)
+        out = cli("check-constraints", "--database-url", u)  # its rules read 0013's objects
+        assert out.exit_code == 2 and "needs 0013 or later: run memctl migrate" in one_error_line(out.stderr)
         assert cli("migrate", "--database-url", u).exit_code == 0
         # Another session holds memories: the command gives up after lock_timeout with exit 75.
         holder = subprocess.Popen([_psql(), "-X", "-q", "-c", "BEGIN", "-c",
