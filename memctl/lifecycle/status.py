@@ -16,8 +16,9 @@ from memctl.models.embeddings import MODEL_COLUMNS
 
 async def list_models(engine: AsyncEngine, by_org: bool = False) -> ModelList:
     """Every registered model, by id: parameters, state, default (global, and the organisations that
-    chose it), HNSW index state and size per embedding table, embedded rows, coverage of active
-    memories and stale rows; with ``by_org``, coverage per organisation too. One REPEATABLE READ
+    chose it), HNSW index state and size per embedding table, embedded rows, coverage of the active
+    memories and consolidated memories (:func:`~memctl.lifecycle.catalog.coverage_sql`) and stale
+    rows; with ``by_org``, coverage per organisation too (every organisation). One REPEATABLE READ
     snapshot, read-only. Raises PrivilegeMissing unless the role sees every row."""
     await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_all_rows(engine, "models list")
