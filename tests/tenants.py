@@ -21,15 +21,22 @@ async def make_org(engine: AsyncEngine, slug: str) -> tuple[uuid.UUID, uuid.UUID
 async def add_memories(engine: AsyncEngine, org: uuid.UUID, agent: uuid.UUID, n: int, label: str, *,
                        tier: str = "task", accessed_days_ago: float = 0, created_days_ago: float = 0,
                        expires_days_ago: float | None = None, deleted_days_ago: float | None = None) -> None:
-    """Insert ``n`` memories 'label i' with the given ages (days before now)."""
+    """Insert ``n`` memories 'label i' with the given ages (days before now); personal ones belong to
+    the organisation's user 'owner' (CHECK personal_has_user, revision 0014)."""
     async with engine.begin() as conn:
+        user = None
+        if tier == "personal":
+            user = (await conn.execute(text(
+                "INSERT INTO agent_memory.users (org_id, external_id) VALUES (:o, 'owner') ON CONFLICT "
+                "(org_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id RETURNING id"),
+                {"o": org})).scalar()
         await conn.execute(text(
-            "INSERT INTO agent_memory.memories (org_id, agent_id, category, content, tier, accessed_at, created_at, "
-            "expires_at, deleted_at) SELECT :o, :a, 'factual', :label || ' ' || g, :tier, "
+            "INSERT INTO agent_memory.memories (org_id, agent_id, user_id, category, content, tier, accessed_at, "
+            "created_at, expires_at, deleted_at) SELECT :o, :a, :u, 'factual', :label || ' ' || g, :tier, "
             "now() - make_interval(secs => :acc * 86400), now() - make_interval(secs => :cre * 86400), "
             "now() - make_interval(secs => :exp * 86400), now() - make_interval(secs => :del * 86400) "
             "FROM generate_series(1, :n) g"),
-            {"o": org, "a": agent, "label": label, "tier": tier, "acc": accessed_days_ago,
+            {"o": org, "a": agent, "u": user, "label": label, "tier": tier, "acc": accessed_days_ago,
              "cre": max(created_days_ago, accessed_days_ago), "n": n,
              "exp": expires_days_ago, "del": deleted_days_ago})
 

@@ -69,6 +69,8 @@ class Memory(Base):
         json_check("actions", "array"),
         json_check("metadata", "object"),
         CheckConstraint("superseded_by <> id", name="not_superseded_by_self"),
+        # revisions 0014/0015: erasing a user must find every personal memory (issue 14)
+        CheckConstraint("tier <> 'personal' OR user_id IS NOT NULL", name="personal_has_user"),
         CheckConstraint("merged_into <> id", name="not_merged_into_self"),
         # Dedup of active memories (S3 memories_content_hash_org, S4 unique_content_hash).
         Index("uq_memories_org_id_agent_id_content_hash", "org_id", "agent_id", "content_hash",

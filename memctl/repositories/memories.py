@@ -107,8 +107,10 @@ class MemoryRepository:
         (names or specs) to their vectors: during a model change a service writes both
         (README, "Changing the embedding model"). Each row records the content hash it was
         computed from. DatasetError if a vector's dimension is not its model's; ModelUnavailable
-        for a model that is unknown or retiring.
+        for a model that is unknown or retiring; ConfigError for a personal memory without ``user_id``.
         """
+        if tier == "personal" and user_id is None:
+            raise ConfigError("a personal memory needs its user_id (CHECK personal_has_user, revision 0014)")
         row = (await self.conn.execute(text(
             f"INSERT INTO {SCHEMA}.memories (org_id, agent_id, user_id, session_id, category, tier, content, "
             f"metadata, expires_at) VALUES (:org, :agent, :user, :session, :category, :tier, :content, "

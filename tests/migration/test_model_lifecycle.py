@@ -51,3 +51,33 @@ async def test_embeddings_written_before_0013_turn_stale_when_their_content_chan
         assert await runner.current_revision(engine) == runner.head_revision()
     finally:
         await engine.dispose()
+
+
+async def test_personal_memories_without_a_user_are_named_before_validation(fresh_url):
+    """Revisions 0014/0015 (issue 14): erasing a user must find every personal memory."""
+    engine = make_engine(fresh_url)
+    try:
+        await runner.upgrade(engine, "0013")
+        async with engine.begin() as conn:
+            await conn.execute(text(f"INSERT INTO {S}.organizations (slug, name) VALUES ('p', 'p')"))
+            await conn.execute(text(f"INSERT INTO {S}.agents (org_id, name) SELECT id, 'a' FROM {S}.organizations"))
+            await conn.execute(text(
+                f"INSERT INTO {S}.memories (org_id, agent_id, category, content, tier) "
+                f"SELECT org_id, id, 'factual', 'whose is this?', 'personal' FROM {S}.agents"))
+        with pytest.raises(MigrationFailed, match="1 personal memories have no user_id"):
+            await runner.upgrade(engine, "head")
+        assert await runner.current_revision(engine) == "0014"  # 0014 applied: new rows are checked already
+        async with engine.begin() as conn:
+            with pytest.raises(Exception, match="ck_memories_personal_has_user"):
+                await conn.execute(text(
+                    f"INSERT INTO {S}.memories (org_id, agent_id, category, content, tier) "
+                    f"SELECT org_id, id, 'factual', 'another one', 'personal' FROM {S}.agents"))
+        async with engine.begin() as conn:
+            await conn.execute(text(f"UPDATE {S}.memories SET tier = 'project' WHERE user_id IS NULL"))
+        await runner.upgrade(engine, "head")
+        assert await runner.current_revision(engine) == runner.head_revision()
+        async with engine.connect() as conn:
+            assert (await conn.execute(text(
+                "SELECT convalidated FROM pg_constraint WHERE conname = 'ck_memories_personal_has_user'"))).scalar()
+    finally:
+        await engine.dispose()

@@ -78,8 +78,8 @@ async def test_sql_applied_with_psql_equals_online_and_stamp_records_it(fresh_ur
         assert diff(await live_snapshot(online), await live_snapshot(engine)) == []
 
         sql = runner.invoke(app, ["migrate", "--sql", "--to", f"{ordered()[-3]}:head"])
-        assert sql.exit_code == 0 and "ADD COLUMN searchable" in sql.stdout
-        assert "CREATE TABLE agent_memory.organization_models" in sql.stdout
+        assert sql.exit_code == 0 and "ADD CONSTRAINT ck_memories_personal_has_user" in sql.stdout
+        assert "VALIDATE CONSTRAINT ck_memories_personal_has_user" in sql.stdout
         apply_with_psql(fresh_url, sql.stdout, tmp_path)
         await engine.dispose()
         assert diff(head_catalog, await live_snapshot(engine)) == []
