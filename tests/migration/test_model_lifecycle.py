@@ -16,13 +16,20 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 S = "agent_memory"
 
 
+async def _at_revision_with_an_agent(url, revision: str):
+    """An engine on ``url`` migrated to ``revision``, with one organisation and one agent."""
+    engine = make_engine(url)
+    await runner.upgrade(engine, revision)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"INSERT INTO {S}.organizations (slug, name) VALUES ('o', 'o')"))
+        await conn.execute(text(f"INSERT INTO {S}.agents (org_id, name) SELECT id, 'a' FROM {S}.organizations"))
+    return engine
+
+
 async def test_embeddings_written_before_0013_turn_stale_when_their_content_changes(fresh_url):
-    engine = make_engine(fresh_url)
+    engine = await _at_revision_with_an_agent(fresh_url, "0012")
     try:
-        await runner.upgrade(engine, "0012")
         async with engine.begin() as conn:
-            await conn.execute(text(f"INSERT INTO {S}.organizations (slug, name) VALUES ('old', 'old')"))
-            await conn.execute(text(f"INSERT INTO {S}.agents (org_id, name) SELECT id, 'a' FROM {S}.organizations"))
             await conn.execute(text(
                 f"INSERT INTO {S}.memories (org_id, agent_id, category, content) SELECT org_id, id, 'factual', c "
                 f"FROM {S}.agents, (VALUES ('kept as it is'), ('to be edited')) AS v(c)"))
@@ -55,12 +62,9 @@ async def test_embeddings_written_before_0013_turn_stale_when_their_content_chan
 
 async def test_personal_memories_without_a_user_are_named_before_validation(fresh_url):
     """Revisions 0014/0015 (issue 14): erasing a user must find every personal memory."""
-    engine = make_engine(fresh_url)
+    engine = await _at_revision_with_an_agent(fresh_url, "0013")
     try:
-        await runner.upgrade(engine, "0013")
         async with engine.begin() as conn:
-            await conn.execute(text(f"INSERT INTO {S}.organizations (slug, name) VALUES ('p', 'p')"))
-            await conn.execute(text(f"INSERT INTO {S}.agents (org_id, name) SELECT id, 'a' FROM {S}.organizations"))
             await conn.execute(text(
                 f"INSERT INTO {S}.memories (org_id, agent_id, category, content, tier) "
                 f"SELECT org_id, id, 'factual', 'whose is this?', 'personal' FROM {S}.agents"))
