@@ -54,11 +54,22 @@ __all__ = [
     "DatasetError", "ExitCode", "Finding", "Guard", "LockHeld", "LockTimeout", "MaintainOptions",
     "MaintainResult", "MemctlError", "MigrationFailed", "MigrationResult", "NotFound", "SchemaNotReady",
     "SeedResult", "Settings", "VerifyResult", "Violation", "bench_hnsw", "check_constraints",
-    "current_revision", "downgrade", "downgrade_sql", "engine_for", "head_revision", "history", "load_npz",
+    "current_revision", "downgrade", "downgrade_sql", "engine_for", "head_revision", "history", "installed_version",
+    "load_npz",
     "load_queries", "maintain", "make_engine", "mask_url", "resolve_url", "rows_lost", "seed", "stamp", "synthetic",
     "upgrade",
     "upgrade_sql", "verify_schema",
 ]
+
+
+def installed_version() -> str:
+    """memctl's version from its package metadata; 'unknown' in a source tree never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("memctl")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def __getattr__(name: str) -> Any:

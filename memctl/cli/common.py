@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from memctl import installed_version as memctl_version
 from memctl.cli.options import Database, json_requested
 from memctl.errors import ExitCode, MemctlError
 
@@ -24,16 +25,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
-
-
-def memctl_version() -> str:
-    """The installed memctl's version (from its package metadata)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("memctl")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "unknown"
 
 
 @dataclass

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from memctl import installed_version
 from memctl.db.engine import register_codecs
 from memctl.db.names import checked
 from memctl.db.privileges import require_all_rows
@@ -71,15 +72,6 @@ class ExportResult:
     rows: int = 0
     elapsed_s: float = 0.0
     rows_per_s: float = 0.0
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("memctl")
-    except PackageNotFoundError:  # a source tree never installed
-        return "unknown"
 
 
 def _quote(name: str) -> str:
@@ -205,7 +197,7 @@ async def _export(raw: asyncpg.Connection, slug: str, out: Path, revision: str, 
             files[name] = {**asdict(exported), "key": table.key,
                            "columns": [{"name": c.name, "pg_type": c.pg_type, "text": not c.native and
                                         c.type != "vector"} for c in table.columns]}
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "memctl_version": _version(),
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "memctl_version": installed_version(),
                 "revision": revision, "exported_at": dt.datetime.now(dt.UTC).isoformat(),
                 "organization": {"id": str(org["id"]), "slug": org["slug"], "name": org["name"]},
                 "models": [{k: v for k, v in m.items() if k != "id"} for m in models], "files": files}
