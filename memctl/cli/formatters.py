@@ -35,3 +35,8 @@ def renders(qualified_name: str) -> Callable[[Formatter], Formatter]:
     return register
 
 
+
+
+def mib(n: int | None) -> str:
+    """Bytes as MiB for a table cell ('' for None): 1048576 -> '1.0 MiB'."""
+    return "" if n is None else f"{n / 2**20:,.1f} MiB"

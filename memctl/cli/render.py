@@ -27,7 +27,7 @@ from rich.table import Table
 
 from memctl.bench.options import REFERENCE_EF
 from memctl.cli import render_models  # noqa: F401  (registers the formatters of memctl models)
-from memctl.cli.formatters import FORMATTERS, Section, renders
+from memctl.cli.formatters import FORMATTERS, Section, mib, renders
 
 if TYPE_CHECKING:
     from memctl.bench.types import BenchResult
@@ -185,16 +185,12 @@ def _(result: MaintainResult) -> list[Section]:
                     f"batch size {result.batch_size}; {result.elapsed_s} s")]
 
 
-def _mb(n: int | None) -> str:
-    return "" if n is None else f"{n / 2**20:,.1f} MiB"
-
-
 def _fingerprint(fp) -> Section:
     rows = [["PostgreSQL", fp.postgres], ["pgvector", fp.pgvector or "absent"],
             ["index", f"{fp.index} ({'valid' if fp.index_valid else 'INVALID' if fp.index_exists else 'missing'})"],
             ["m / ef_construction", f"{fp.m} / {fp.ef_construction}"],
             ["opclass (model expects)", f"{fp.opclass} ({fp.expected_opclass})"],
-            ["index size / shared_buffers", f"{_mb(fp.index_bytes)} / {_mb(fp.shared_buffers_bytes)}"],
+            ["index size / shared_buffers", f"{mib(fp.index_bytes)} / {mib(fp.shared_buffers_bytes)}"],
             ["model rows", f"{fp.rows:,}"],
             ["table live / dead tuples", f"{fp.table_live_tuples} / {fp.table_dead_tuples}"],
             ["last vacuum / autovacuum", f"{fp.last_vacuum or 'never'} / {fp.last_autovacuum or 'never'}"]]

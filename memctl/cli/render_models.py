@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memctl.cli.formatters import Section, renders
+from memctl.cli.formatters import Section, mib, renders
 
 if TYPE_CHECKING:
     from memctl.lifecycle.types import BackfillResult, IndexResult, ModelList, RetireResult, SwitchResult
@@ -13,15 +13,11 @@ if TYPE_CHECKING:
     from memctl.transfer.export import ExportResult
 
 
-def _mb(n: int | None) -> str:
-    return "" if n is None else f"{n / 2**20:,.1f} MiB"
-
-
 @renders("memctl.lifecycle.types.ModelList")
 def _(result: ModelList) -> list[Section]:
     rows = [[m.id, m.name, m.dim, m.distance, m.storage, m.m, m.ef_construction, m.state,
              ", ".join((["global"] if m.default else []) + m.default_for),
-             "; ".join(f"{i.status} {_mb(i.size_bytes)}".strip() for i in m.indexes), m.embedded_rows,
+             "; ".join(f"{i.status} {mib(i.size_bytes)}".strip() for i in m.indexes), m.embedded_rows,
              f"{m.coverage:.1%}", m.stale_rows] for m in result.models]
     sections = [Section("Embedding models", ["id", "name", "dim", "distance", "storage", "m", "ef_construction",
                                              "state", "default", "HNSW index (memories; consolidated)",
@@ -57,11 +53,11 @@ def _(result: BackfillResult) -> list[Section]:
 
 @renders("memctl.lifecycle.types.IndexResult")
 def _(result: IndexResult) -> list[Section]:
-    rows = [[b.table, b.index, b.action, b.rows, b.seconds, _mb(b.size_bytes)] for b in result.builds]
+    rows = [[b.table, b.index, b.action, b.rows, b.seconds, mib(b.size_bytes)] for b in result.builds]
     return [Section(f"HNSW indexes of {result.model}: {result.state}",
                     ["table", "index", "action", "rows", "seconds", "size"], rows,
-                    f"maintenance_work_mem {_mb(result.maintenance_work_mem_bytes)}, graph about "
-                    f"{_mb(result.estimated_graph_bytes)}")]
+                    f"maintenance_work_mem {mib(result.maintenance_work_mem_bytes)}, graph about "
+                    f"{mib(result.estimated_graph_bytes)}")]
 
 
 @renders("memctl.lifecycle.types.SwitchResult")
@@ -83,7 +79,7 @@ def _(result: RetireResult) -> list[Section]:
 
 @renders("memctl.transfer.export.ExportResult")
 def _(result: ExportResult) -> list[Section]:
-    rows = [[f.file, f.table, f.model or "", f.rows, _mb(f.bytes), f.sha256[:16]] for f in result.files]
+    rows = [[f.file, f.table, f.model or "", f.rows, mib(f.bytes), f.sha256[:16]] for f in result.files]
     return [Section(f"Export of {result.organization} into {result.output}",
                     ["file", "table", "model", "rows", "size", "sha256 (start)"], rows,
                     f"{result.rows} rows at revision {result.revision}; {result.elapsed_s} s, "
