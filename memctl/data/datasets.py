@@ -166,11 +166,6 @@ def _checked(ds: Dataset) -> Dataset:
     return ds
 
 
-def zero_rows(embeddings: np.ndarray) -> np.ndarray:
-    """Indices of the all-zero rows of ``embeddings`` (n, d): they have no cosine distance (pgvector)."""
-    return np.flatnonzero(~embeddings.any(axis=1))
-
-
 _WORDS = (
     "agent user project deadline prefers meeting report database index vector search memory retention "
     "policy tenant summary cluster latency recall build deploy review budget customer schedule invoice "
