@@ -93,13 +93,25 @@ async def backfill(engine: AsyncEngine, model_name: str, source: VectorSource, *
     DatasetError / EmbedderError from the source (batches already committed stay), LockHeld when
     another backfill of the model runs, PrivilegeMissing unless the role sees every row.
     """
+    model = await _writable_model(engine, model_name, batch_size)
+    return await _backfill(engine, model, source, org, stale, batch_size, progress)
+
+
+async def _writable_model(engine: AsyncEngine, model_name: str, batch_size: int) -> ModelSpec:
+    """The checks before any backfill (batch size, schema revision, every row visible) and the model,
+    registered or ready."""
     if not 1 <= batch_size <= 100_000:
         raise ConfigError("--batch-size must be 1 to 100000")
     await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_all_rows(engine, "models backfill")
+    async with engine.connect() as conn:
+        return await registry.usable_model(conn, model_name, ModelState.REGISTERED, ModelState.READY)
+
+
+async def _backfill(engine: AsyncEngine, model: ModelSpec, source: VectorSource, org: str | None, stale: bool,
+                    batch_size: int, progress: Progress) -> BackfillResult:
     started = time.perf_counter()
     async with engine.connect() as conn:
-        model = await registry.usable_model(conn, model_name, ModelState.REGISTERED, ModelState.READY)
         org_id = await org_id_of(conn, org) if org is not None else None
         await conn.commit()
     result = BackfillResult(model.name, source.description, org or "all organisations")
@@ -135,13 +147,10 @@ async def backfill_model(engine: AsyncEngine, model_name: str, *, from_file: Pat
     ConfigError (neither or both sources) and what :func:`backfill` and the source raise."""
     if (from_file is None) == (embedder is None):
         raise ConfigError("give --from FILE.npz or --embedder SPEC, one of them")
-    await ensure_migrated(engine, LIFECYCLE_REVISION)
-    await require_all_rows(engine, "models backfill")
-    async with engine.connect() as conn:
-        model = await registry.usable_model(conn, model_name, ModelState.REGISTERED, ModelState.READY)
+    model = await _writable_model(engine, model_name, batch_size)
     source: VectorSource = (FileSource.load(from_file, model) if from_file is not None else
                             EmbedderSource(embedder_from_spec(embedder, **(embedder_options or {})), model))
-    return await backfill(engine, model_name, source, org=org, stale=stale, batch_size=batch_size, progress=progress)
+    return await _backfill(engine, model, source, org, stale, batch_size, progress)
 
 
 async def _count(raw: asyncpg.Connection, o: Owners, model: ModelSpec, org_id: uuid.UUID | None, stale: bool) -> int:
