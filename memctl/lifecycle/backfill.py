@@ -26,7 +26,7 @@ from memctl.db.engine import register_codecs
 from memctl.db.locks import advisory_lock
 from memctl.db.privileges import require_all_rows
 from memctl.errors import ConfigError
-from memctl.lifecycle.catalog import LIFECYCLE_REVISION, org_id_of
+from memctl.lifecycle.catalog import ACTIVE, LIFECYCLE_REVISION, org_id_of
 from memctl.lifecycle.embedders import embedder_from_spec
 from memctl.lifecycle.sources import EmbedderSource, FileSource, VectorSource
 from memctl.lifecycle.types import BackfillResult
@@ -36,8 +36,6 @@ from memctl.models.enums import ModelState
 from memctl.progress import Progress, no_progress
 
 STAGE = "memctl_backfill_stage"
-# the memory is active and not deleted: passed, so trg_memory_embeddings_searchable need not look it up (0013)
-SEARCHABLE_SQL = "(m.status = 'active' AND m.deleted_at IS NULL)"
 NIL = uuid.UUID(int=0)
 
 
@@ -73,7 +71,9 @@ def insert_sql(o: Owners) -> str:
     change waits for it, or, committed first, is seen (a deleted owner is skipped, not a foreign-key
     error; ``searchable`` is computed from the status as committed, and the status change's trigger
     sees the new row)."""
-    columns, values = ("searchable, ", f"{SEARCHABLE_SQL}, ") if o.table == "memory_embeddings" else ("", "")
+    # searchable passed (the memory is active and not deleted), so trg_memory_embeddings_searchable need not
+    # look it up (0013)
+    columns, values = ("searchable, ", f"({ACTIVE}), ") if o.table == "memory_embeddings" else ("", "")
     return (f"INSERT INTO {SCHEMA}.{o.table} (org_id, {o.column}, model_id, dim, {columns}embedding, content_hash) "
             f"SELECT s.org_id, s.id, $1, $2, {values}s.embedding, s.content_hash FROM {STAGE} s "
             f"JOIN {SCHEMA}.{o.owners} m ON m.org_id = s.org_id AND m.id = s.id AND m.content_hash = s.content_hash "
