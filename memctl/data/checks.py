@@ -15,11 +15,11 @@ from memctl.db.indexes import INVALID_INDEXES
 from memctl.db.privileges import require_all_rows
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA
+from memctl.models.ddl import UUID_RE
 from memctl.models.embeddings import LIFECYCLE_REVISION
 from memctl.progress import Progress, no_progress
 
 SAMPLE = 5  # offending keys listed per violation
-UUID_RE = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
 @dataclass(frozen=True)

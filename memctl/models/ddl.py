@@ -54,11 +54,16 @@ SHA256_HEX = f"""CREATE OR REPLACE FUNCTION {SCHEMA}.sha256_hex(content text) RE
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$ SELECT encode(sha256(convert_to(content, 'UTF8')), 'hex') $$"""
 
+# memctl import sets ``memctl.keep_updated_at = 'on'`` (SET LOCAL) while it sets the columns of a
+# foreign-key cycle after loading them NULL, so the copy keeps its source's updated_at (revision 0016).
+KEEP_UPDATED_AT = "memctl.keep_updated_at"
 TOUCH_UPDATED_AT = f"""CREATE OR REPLACE FUNCTION {SCHEMA}.touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    NEW.updated_at := now();
+    IF coalesce(current_setting('{KEEP_UPDATED_AT}', true), '') <> 'on' THEN
+        NEW.updated_at := now();
+    END IF;
     RETURN NEW;
 END
 $$"""
@@ -159,6 +164,46 @@ def freeze_hash_statements() -> list[str]:
     """Functions and triggers of both embedding tables (see :data:`FREEZE_HASH_TRIGGER`)."""
     return [stmt for owner, emb, col in HASHED_EMBEDDINGS
             for stmt in (freeze_hash_function(owner, emb, col), freeze_hash_trigger(owner, emb))]
+
+
+UUID_RE = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+# Deleting a user takes what was derived from their memories (revision 0016; issue 14, the right to
+# erasure): the consolidated memories built from them (deleted: rebuilding needs a summariser), the link
+# of the memories consolidated into those, and their ids in stage memories' raw_memory_refs. Skipped in
+# an organisation's cascade (pg_trigger_depth() > 1), where everything goes anyway.
+ERASE_USER_TRIGGER = "trg_users_erase_derived"
+ERASE_USER_DERIVED = f"""CREATE OR REPLACE FUNCTION {SCHEMA}.erase_user_derived() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    gone uuid[];
+BEGIN
+    IF pg_trigger_depth() > 1 THEN
+        RETURN OLD;
+    END IF;
+    gone := ARRAY(SELECT m.id FROM {SCHEMA}.memories m WHERE m.org_id = OLD.org_id AND m.user_id = OLD.id);
+    IF cardinality(gone) = 0 THEN
+        RETURN OLD;
+    END IF;
+    UPDATE {SCHEMA}.memories m SET consolidated_into_id = NULL, is_consolidated = false
+     WHERE m.org_id = OLD.org_id AND m.consolidated_into_id IN (
+           SELECT c.id FROM {SCHEMA}.consolidated_memories c
+            WHERE c.org_id = OLD.org_id AND c.source_memory_ids && gone);
+    DELETE FROM {SCHEMA}.consolidated_memories c WHERE c.org_id = OLD.org_id AND c.source_memory_ids && gone;
+    UPDATE {SCHEMA}.stage_memories s
+       SET raw_memory_refs = (SELECT coalesce(jsonb_agg(r.v ORDER BY r.o), '[]'::jsonb)
+                                FROM jsonb_array_elements(s.raw_memory_refs) WITH ORDINALITY AS r(v, o)
+                               WHERE NOT (jsonb_typeof(r.v) = 'string' AND r.v #>> '{{}}' ~ '{UUID_RE}'
+                                          AND (r.v #>> '{{}}')::uuid = ANY (gone)))
+     WHERE s.org_id = OLD.org_id AND EXISTS (
+           SELECT 1 FROM jsonb_array_elements_text(s.raw_memory_refs) AS e(ref)
+            WHERE e.ref ~ '{UUID_RE}' AND e.ref::uuid = ANY (gone));
+    RETURN OLD;
+END
+$$"""
+ERASE_USER_TRIGGER_SQL = (f"CREATE TRIGGER {ERASE_USER_TRIGGER} BEFORE DELETE ON {SCHEMA}.users "
+                          f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.erase_user_derived()")
 
 
 def touch_trigger(table: str) -> str:

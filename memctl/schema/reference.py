@@ -55,7 +55,8 @@ def model_statements_before_tables() -> list[str]:
 def model_statements_after_tables() -> list[str]:
     """Triggers, RLS policies and grants, applied once the tables exist."""
     stmts = [ddl.RECORD_MEMORY_VERSION, ddl.VERSION_TRIGGER_SQL, ddl.SYNC_SEARCHABLE, ddl.SYNC_SEARCHABLE_TRIGGER_SQL,
-             ddl.EMBEDDING_SEARCHABLE, ddl.EMBEDDING_SEARCHABLE_TRIGGER_SQL, *ddl.freeze_hash_statements()]
+             ddl.EMBEDDING_SEARCHABLE, ddl.EMBEDDING_SEARCHABLE_TRIGGER_SQL, *ddl.freeze_hash_statements(),
+             ddl.ERASE_USER_DERIVED, ddl.ERASE_USER_TRIGGER_SQL]
     stmts += [ddl.touch_trigger(t) for t in ddl.tables_with_updated_at()]
     for t in sorted(set(ddl.tenant_tables()) | {"organizations"}):
         stmts += ddl.rls_statements(t)
