@@ -153,7 +153,8 @@ async def _run(conn: asyncpg.Connection, dsn: str, t: Target, opts: BenchOptions
                          opts.org, t.iterative, opts.force_index, await _check_plans(conn, t))
     if not result.plan.ok:
         return result
-    result.warm_cold = await _warm_cold(conn, t.sql, t.queries[:opts.warm_cold_queries])
+    if opts.warm_cold_queries > 0:  # 0: skip the first-pass / steady-state measurement
+        result.warm_cold = await _warm_cold(conn, t.sql, t.queries[:opts.warm_cold_queries])
     truth = await exact_top_k(conn, t.model, t.queries, opts.k, t.org_id, opts.truth, opts.cache_dir, progress)
     result.truth = truth.info
     if not await _sweep(conn, t, truth, opts, result, progress):

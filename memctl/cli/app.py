@@ -51,6 +51,8 @@ app.command("check-constraints")(check.check_cmd)
 app.command("maintain")(maintain.maintain_cmd)
 app.command("demo")(demo.demo_cmd)
 app.command("export")(transfer.export_cmd)
+app.command("import")(transfer.import_cmd)
+app.command("erase")(transfer.erase_cmd)
 
 
 def main() -> None:

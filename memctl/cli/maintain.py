@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from memctl.cli.common import finish, progress_bar, run_plain, run_with_engine
-from memctl.cli.options import Database, Json, format_duration, grouped, parse_duration
+from memctl.cli.options import BatchSize, Database, DryRun, Json, MaxRuntime, format_duration, grouped, parse_duration
 from memctl.maintenance.types import TASKS, MaintainOptions
 
 _DEFAULTS = MaintainOptions()
@@ -21,12 +21,9 @@ def maintain_cmd(
     task: Annotated[list[str] | None, typer.Argument(
         metavar="[TASK]...", help=f"Tasks to run, in this order: {', '.join(TASKS)} (default: all).",
         show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")] = False,
-    batch_size: Annotated[int, typer.Option(
-        "--batch-size", help="Rows per transaction (rows locked at once).")] = _DEFAULTS.batch_size,
-    max_runtime: Annotated[str | None, typer.Option(
-        "--max-runtime", metavar="DURATION", help="Start no batch after this (e.g. 10m); the rest waits for "
-        "the next run.")] = None,
+    dry_run: DryRun = False,
+    batch_size: BatchSize = _DEFAULTS.batch_size,
+    max_runtime: MaxRuntime = None,
     grace: Annotated[str, typer.Option(
         "--grace", metavar="DURATION", help="purge: soft-deleted for longer than this.")] = format_duration(
         _DEFAULTS.grace_s),

@@ -10,7 +10,7 @@ import typer
 
 from memctl.cli import render
 from memctl.cli.common import confirm, current_run, finish, progress_bar, run_plain, run_with_engine
-from memctl.cli.options import Database, Json, Yes, grouped, parse_duration, parse_size
+from memctl.cli.options import BatchSize, Database, Json, MaxRuntime, Yes, grouped, parse_duration, parse_size
 from memctl.errors import ExitCode
 
 app = typer.Typer(help="Embedding models: list, add, backfill, index, set-default, retire (zero-downtime change).",
@@ -24,7 +24,6 @@ def _group(ctx: typer.Context) -> None:
 
 ModelName = Annotated[str, typer.Argument(metavar="NAME", help="The model's registered name.", show_default=False)]
 OrgSlug = Annotated[str | None, typer.Option("--org", metavar="SLUG", help="One organisation (default: all).")]
-BatchSize = Annotated[int, typer.Option("--batch-size", metavar="N", min=1, help="Rows per transaction.")]
 
 
 @app.command("list")
@@ -145,8 +144,7 @@ def retire_cmd(
     db: Database,
     name: ModelName,
     batch_size: BatchSize = 5000,
-    max_runtime: Annotated[str | None, typer.Option(
-        "--max-runtime", metavar="DURATION", help="Start no batch after this (e.g. 10m); run again to go on.")] = None,
+    max_runtime: MaxRuntime = None,
     yes: Yes = False,
     json_: Json = False,
 ) -> None:

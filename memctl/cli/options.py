@@ -58,6 +58,10 @@ LockTimeout = Annotated[float, typer.Option(
     help="Longest a statement waits for a table lock (so the longest other sessions queue behind it).")]
 StatementTimeout = Annotated[float, typer.Option(
     "--statement-timeout", metavar="SECONDS", min=0, help="Longest a statement may run (0: no limit).")]
+BatchSize = Annotated[int, typer.Option("--batch-size", metavar="N", min=1, help="Rows per transaction.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")]
+MaxRuntime = Annotated[str | None, typer.Option(
+    "--max-runtime", metavar="DURATION", help="Start no batch after this (e.g. 10m); run again to go on.")]
 Retries = Annotated[int, typer.Option(
     "--retries", metavar="N", min=0, help="Extra attempts of a revision that hit the lock timeout (backoff doubles).")]
 

@@ -10,7 +10,6 @@ from memctl.cli.formatters import Section, mib, renders
 if TYPE_CHECKING:
     from memctl.lifecycle.types import BackfillResult, IndexResult, ModelList, RetireResult, SwitchResult
     from memctl.models.embeddings import ModelSpec
-    from memctl.transfer.export import ExportResult
 
 
 @renders("memctl.lifecycle.types.ModelList")
@@ -75,12 +74,3 @@ def _(result: RetireResult) -> list[Section]:
     status = "removed" if result.removed else "refused" if result.refused else "not finished"
     return [Section(f"Retire {result.model}: {status}", ["table", "embeddings deleted"], rows,
                     f"indexes dropped: {', '.join(result.indexes_dropped) or 'none'}; {result.elapsed_s} s")]
-
-
-@renders("memctl.transfer.export.ExportResult")
-def _(result: ExportResult) -> list[Section]:
-    rows = [[f.file, f.table, f.model or "", f.rows, mib(f.bytes), f.sha256[:16]] for f in result.files]
-    return [Section(f"Export of {result.organization} into {result.output}",
-                    ["file", "table", "model", "rows", "size", "sha256 (start)"], rows,
-                    f"{result.rows} rows at revision {result.revision}; {result.elapsed_s} s, "
-                    f"{result.rows_per_s} rows/s")]

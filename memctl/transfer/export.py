@@ -15,7 +15,6 @@ an interrupted export leaves no half-written output.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import secrets
 import shutil
@@ -39,11 +38,9 @@ from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA
 from memctl.models.embeddings import LIFECYCLE_REVISION
 from memctl.progress import Progress, no_progress
+from memctl.transfer.manifest import FORMAT, FORMAT_VERSION, MANIFEST, sha256_of
 from memctl.transfer.tables import Column, TenantTable, tenant_tables
 
-FORMAT = "memctl-export"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 _ARROW = {"bool": pa.bool_(), "int2": pa.int16(), "int4": pa.int32(), "int8": pa.int64(), "float4": pa.float32(),
           "float8": pa.float64(), "text": pa.string(), "varchar": pa.string(),
           "timestamptz": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
@@ -115,14 +112,6 @@ async def _write(raw: asyncpg.Connection, path: Path, table: TenantTable, where:
     return rows
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fp:
-        while chunk := fp.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _scratch_beside(output: Path) -> Path:
     """A new directory beside ``output`` to write into; ConfigError when ``output`` holds anything."""
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
@@ -191,7 +180,7 @@ async def _export(raw: asyncpg.Connection, slug: str, out: Path, revision: str, 
             rows = await _write(raw, path, table, where, args, model["dim"] if model else None, batch_rows,
                                 progress, name)
             exported = ExportedFile(name, table.name, model["name"] if model else None, rows, path.stat().st_size,
-                                    _sha256(path))
+                                    sha256_of(path))
             result.files.append(exported)
             result.rows += rows
             files[name] = {**asdict(exported), "key": table.key,
@@ -200,5 +189,5 @@ async def _export(raw: asyncpg.Connection, slug: str, out: Path, revision: str, 
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "memctl_version": installed_version(),
                 "revision": revision, "exported_at": dt.datetime.now(dt.UTC).isoformat(),
                 "organization": {"id": str(org["id"]), "slug": org["slug"], "name": org["name"]},
-                "models": [{k: v for k, v in m.items() if k != "id"} for m in models], "files": files}
+                "models": models, "files": files}
     return result, manifest

@@ -30,6 +30,7 @@ CANARY = "Can@ry:p/w%3F#s3cr3t&x"  # characters that URL encoding changes
 ROLE = f"memctl_canary_{secrets.token_hex(4)}"
 
 # Arguments per command path; commands without --database-url get the URL from MEMCTL_DATABASE_URL.
+_EXPORT = Path(tempfile.mkdtemp()) / "export"
 RUNS: dict[tuple[str, ...], list[str]] = {
     ("migrate",): ["--json"],
     ("migrate", "check"): ["--json"],
@@ -52,7 +53,9 @@ RUNS: dict[tuple[str, ...], list[str]] = {
     ("models", "set-default"): ["canary-model", "--org", "seed-org-01", "--json"],
     ("models", "retire"): ["canary-model", "--yes", "--json"],
     ("demo",): ["--synthetic", "300", "--yes", "--json"],
-    ("export",): ["--org", "seed-org-01", "--output", str(Path(tempfile.mkdtemp()) / "export"), "--json"],
+    ("export",): ["--org", "seed-org-01", "--output", str(_EXPORT), "--json"],
+    ("import",): [str(_EXPORT), "--as-org", "canary-copy", "--dry-run", "--json"],
+    ("erase",): ["--org", "seed-org-02", "--dry-run", "--json"],
     ("db", "start"): ["--json"],
     ("db", "status"): ["--json"],
     ("db", "url"): [],

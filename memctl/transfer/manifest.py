@@ -1,0 +1,113 @@
+"""An export directory read back and checked before an import writes anything (issue 14).
+
+:func:`read_export` refuses, with one line naming the file, an export that is not whole: a manifest
+that is missing, unreadable or of another format; a file it lists that is missing, or whose SHA-256
+differs (one byte changed); a Parquet file it does not list. The schema checks against the target
+(revision, tables, columns) are :func:`check_against`'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memctl.errors import ConfigError
+from memctl.transfer.tables import TenantTable
+
+FORMAT = "memctl-export"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One file of an export: its table, embedding model (name, or None), rows, and columns as
+    (name, SQL type, travels as text) triples."""
+
+    name: str
+    path: Path
+    table: str
+    model: str | None
+    rows: int
+    columns: tuple[tuple[str, str, bool], ...]
+
+
+@dataclass(frozen=True)
+class Export:
+    """A checked export directory: revision, the organisation (id, slug, name), the models used
+    (name, dim, distance, index_storage, hnsw_m, hnsw_ef_construction, source id) and its files."""
+
+    directory: Path
+    revision: str
+    organization: dict[str, str]
+    models: list[dict[str, Any]]
+    files: list[ExportFile]
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fp:
+        while chunk := fp.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_export(directory: Path) -> Export:
+    """The export in ``directory``, every file's checksum verified. Raises ConfigError naming the
+    problem: no directory, no or unreadable manifest.json, another format, a listed file missing or
+    changed (SHA-256), a Parquet file the manifest does not list."""
+    if not directory.is_dir():
+        raise ConfigError(f"{directory} is not a directory (an export made by memctl export)")
+    path = directory / MANIFEST
+    try:
+        doc = json.loads(path.read_text())
+        if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
+            raise ConfigError(f"{path} is not a {FORMAT} manifest of format version {FORMAT_VERSION}")
+        files = []
+        for name, f in sorted(doc["files"].items()):
+            file = directory / name
+            if Path(name).name != name or not name.endswith(".parquet"):
+                raise ConfigError(f"{path} lists {name!r}, which is not a Parquet file of the export")
+            if not file.is_file():
+                raise ConfigError(f"{name} is missing from {directory} (the manifest lists it)")
+            if sha256_of(file) != f["sha256"]:
+                raise ConfigError(f"{name} does not match its SHA-256 in the manifest: the file was changed "
+                                  "or damaged after the export")
+            files.append(ExportFile(name, file, f["table"], f["model"], int(f["rows"]),
+                                    tuple((c["name"], c["pg_type"], bool(c["text"])) for c in f["columns"])))
+        export = Export(directory, str(doc["revision"]), dict(doc["organization"]), list(doc["models"]), files)
+    except FileNotFoundError:
+        raise ConfigError(f"{path} is missing: {directory} is not an export made by memctl export") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path} is not a readable manifest ({type(exc).__name__}: {exc})") from None
+    unlisted = sorted(p.name for p in directory.glob("*.parquet") if p.name not in doc["files"])
+    if unlisted:
+        raise ConfigError(f"{unlisted[0]} is in {directory} but not in its manifest")
+    return export
+
+
+def check_against(export: Export, revision: str, tables: list[TenantTable]) -> None:
+    """Raise ConfigError unless ``export`` fits a database at ``revision`` whose tenant tables are
+    ``tables``: same revision, a file for every tenant table (one per model for the embedding
+    tables), no table the database lacks, the same stored columns with the same SQL types."""
+    if export.revision != revision:
+        raise ConfigError(f"the export is of schema revision {export.revision}, the database is at {revision}: "
+                          "export and import at the same revision (memctl migrate one of them)")
+    by_name = {t.name: t for t in tables}
+    seen = {f.table for f in export.files}
+    for t in tables:
+        if t.name not in seen and not t.embeddings:
+            raise ConfigError(f"the export has no file for table {t.name} ({t.name}.parquet is missing)")
+    for f in export.files:
+        table = by_name.get(f.table)
+        if table is None:
+            raise ConfigError(f"{f.name} holds table {f.table}, which this database does not have")
+        expected = [(c.name, c.pg_type) for c in table.columns]
+        if [(n, t) for n, t, _ in f.columns] != expected:
+            raise ConfigError(f"{f.name}'s columns differ from table {f.table}'s in this database")
+        if table.embeddings and f.model not in {m["name"] for m in export.models}:
+            raise ConfigError(f"{f.name} holds model {f.model!r}, which the manifest's models do not list")
