@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,12 @@ def read_export(directory: Path) -> Export:
                                   "or damaged after the export")
             files.append(ExportFile(name, file, f["table"], f["model"], int(f["rows"]),
                                     tuple((c["name"], c["pg_type"], bool(c["text"])) for c in f["columns"])))
-        export = Export(directory, str(doc["revision"]), dict(doc["organization"]), list(doc["models"]), files)
+        org = doc["organization"]
+        organization = {"id": str(uuid.UUID(org["id"])), "slug": str(org["slug"]), "name": str(org["name"])}
+        models = [{"id": int(m["id"]), "name": str(m["name"]), "dim": int(m["dim"]), "distance": str(m["distance"]),
+                   "index_storage": str(m["index_storage"]), "hnsw_m": int(m["hnsw_m"]),
+                   "hnsw_ef_construction": int(m["hnsw_ef_construction"])} for m in doc["models"]]
+        export = Export(directory, str(doc["revision"]), organization, models, files)
     except FileNotFoundError:
         raise ConfigError(f"{path} is missing: {directory} is not an export made by memctl export") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
