@@ -36,9 +36,10 @@ from memctl.bench.run import BenchOptions, bench_hnsw
 from memctl.config import Settings
 from memctl.data.datasets import load_npz, load_queries
 from memctl.data.seed import seed
+from memctl.db.build_memory import DEFAULT_MEMORY_BUDGET, graph_bytes, maintenance_work_mem_for
 from memctl.db.engine import asyncpg_dsn, make_engine, resolve_url
 from memctl.lifecycle.backfill import backfill
-from memctl.lifecycle.index import DEFAULT_MEMORY_BUDGET, build_index, graph_bytes, maintenance_work_mem_for
+from memctl.lifecycle.index import build_index
 from memctl.lifecycle.sources import FileSource
 from memctl.lifecycle.status import add
 from memctl.migration import runner

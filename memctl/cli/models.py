@@ -10,7 +10,17 @@ import typer
 
 from memctl.cli import render
 from memctl.cli.common import confirm, current_run, finish, progress_bar, run_plain, run_with_engine
-from memctl.cli.options import BatchSize, Database, Json, MaxRuntime, Yes, grouped, parse_duration, parse_size
+from memctl.cli.options import (
+    BatchSize,
+    BuildMemoryBudget,
+    Database,
+    Json,
+    MaxRuntime,
+    Yes,
+    grouped,
+    parse_duration,
+    parse_size,
+)
 from memctl.errors import ExitCode
 
 app = typer.Typer(help="Embedding models: list, add, backfill, index, set-default, retire (zero-downtime change).",
@@ -101,8 +111,7 @@ def backfill_cmd(
 def index_cmd(
     db: Database,
     name: ModelName,
-    memory: Annotated[str, typer.Option(
-        "--memory", metavar="SIZE", help="Most maintenance_work_mem the build may use (e.g. 2GB).")] = "1GB",
+    memory: BuildMemoryBudget = "1GB",
     json_: Json = False,
 ) -> None:
     """Build the model's HNSW indexes concurrently (services keep working), then mark it ready."""

@@ -62,6 +62,12 @@ BatchSize = Annotated[int, typer.Option("--batch-size", metavar="N", min=1, help
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")]
 MaxRuntime = Annotated[str | None, typer.Option(
     "--max-runtime", metavar="DURATION", help="Start no batch after this (e.g. 10m); run again to go on.")]
+BuildMemoryBudget = Annotated[str, typer.Option(
+    "--memory", metavar="SIZE", help="Most maintenance_work_mem an HNSW build may use (e.g. 2GB); the graph's "
+    "estimated size up to this.")]
+ParallelWorkers = Annotated[int | None, typer.Option(
+    "--parallel-workers", metavar="N", min=0, show_default=False,
+    help="max_parallel_maintenance_workers for the HNSW build (default: the server's setting).")]
 Retries = Annotated[int, typer.Option(
     "--retries", metavar="N", min=0, help="Extra attempts of a revision that hit the lock timeout (backoff doubles).")]
 

@@ -169,9 +169,16 @@ def _(result: VerifyResult) -> list[Section]:
 def _(result: SeedResult) -> list[Section]:
     rows = [[Path(result.source).name, f"{result.model_id}{' (new)' if result.model_registered else ''}",
              result.organizations, result.agents, result.rows, result.memories_inserted, result.duplicates_skipped,
-             result.load_s, result.index_s, result.rows_per_second]]
-    columns = ["source", "model id", "orgs", "agents", "rows", "inserted", "duplicates", "load s", "index s", "rows/s"]
-    return [Section(f"Seed: model {result.model}", columns, rows)]
+             result.load_s, result.load_rows_per_second, result.index_s, result.index_rows_per_second,
+             result.rows_per_second]]
+    columns = ["source", "model id", "orgs", "agents", "rows", "inserted", "duplicates", "load s", "load rows/s",
+               "index s", "index rows/s", "rows/s"]
+    m = result.index_memory
+    caption = None if m is None else (
+        f"HNSW build: graph about {mib(m.graph_bytes)}, maintenance_work_mem {mib(m.maintenance_work_mem_bytes)}"
+        + ("" if m.fits else " (the graph did not fit: raise --memory for a faster build)")
+        + (f", {m.parallel_workers} parallel workers" if m.parallel_workers is not None else ""))
+    return [Section(f"Seed: model {result.model}", columns, rows, caption)]
 
 
 @renders("memctl.maintenance.types.MaintainResult")

@@ -41,6 +41,12 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def batches(self, size: int) -> Iterator[Dataset]:
+        """Consecutive slices of at most ``size`` rows (views: no copy of the embeddings)."""
+        for start in range(0, len(self), size):
+            yield Dataset(self.texts[start:start + size], self.embeddings[start:start + size], self.model,
+                          self.source)
+
 
 @contextmanager
 def _open(path: Path) -> Iterator[Any]:
@@ -174,9 +180,9 @@ _WORDS = (
 
 
 def dataset_from(dataset: Path | None, synthetic_n: int | None, limit: int | None = None,
-                 default_synthetic: int = 0) -> Dataset:
+                 default_synthetic: int = 0) -> Dataset | SyntheticRows:
     """The dataset an operator named: ``dataset`` (an .npz, its first ``limit`` rows) or
-    ``synthetic_n`` generated rows (``default_synthetic`` when neither is given and it is not 0).
+    ``synthetic_n`` generated rows, streamed (``default_synthetic`` when neither is given and it is not 0).
 
     Raises ConfigError when both or neither are given, DatasetError for a bad file.
     """
@@ -187,27 +193,72 @@ def dataset_from(dataset: Path | None, synthetic_n: int | None, limit: int | Non
     n = synthetic_n or default_synthetic
     if not n:
         raise ConfigError("give --dataset PATH.npz or --synthetic N")
-    return synthetic(n)
+    return SyntheticRows(n)
+
+
+SYNTHETIC_CHUNK = 8192  # rows generated at a time: memory stays constant, rows do not depend on the batch size
+
+
+@dataclass
+class SyntheticRows:
+    """``n`` generated texts with clustered unit vectors (``dim``) in ``model``'s space, made
+    :data:`SYNTHETIC_CHUNK` rows at a time (:meth:`batches`), so memory stays constant whatever ``n``
+    (issue 15: 1,000,000 rows held at once took 9.1 GB). Deterministic in ``seed``: chunk k comes from
+    its own generator (``seed``, k), so a row is the same whatever the batch size.
+
+    Vectors are cluster centres plus Gaussian noise (sigma 0.35 per unit-norm centre), normalised to
+    unit length, so approximate search has real neighbourhoods to find. Texts are distinct (each
+    carries its row number).
+    """
+
+    n: int
+    dim: int = DEFAULT_MODEL_DIM
+    model: str = DEFAULT_MODEL_NAME
+    seed: int = 0
+    clusters: int = 32
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise DatasetError("--synthetic needs at least 1 row")
+
+    @property
+    def source(self) -> str:
+        """``synthetic:<n>``."""
+        return f"synthetic:{self.n}"
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _centres(self) -> np.ndarray:
+        centres = np.random.default_rng(self.seed).standard_normal((self.clusters, self.dim)).astype(np.float32)
+        return centres / np.linalg.norm(centres, axis=1, keepdims=True)
+
+    def chunk(self, k: int, centres: np.ndarray | None = None) -> Dataset:
+        """Rows ``k * SYNTHETIC_CHUNK`` up to the next chunk (or ``n``)."""
+        start = k * SYNTHETIC_CHUNK
+        rows = min(SYNTHETIC_CHUNK, self.n - start)
+        centres = self._centres() if centres is None else centres
+        rng = np.random.default_rng([self.seed, k])
+        labels = rng.integers(0, self.clusters, rows)
+        emb = centres[labels] + rng.standard_normal((rows, self.dim)).astype(np.float32) * (0.35 / np.sqrt(self.dim))
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        words = rng.integers(0, len(_WORDS), (rows, 8))
+        texts = [f"memory {start + i}: " + " ".join(_WORDS[w] for w in row) + f" (topic {labels[i]})"
+                 for i, row in enumerate(words)]
+        return Dataset(texts, emb.astype(np.float32), self.model, self.source)
+
+    def batches(self, size: int) -> Iterator[Dataset]:
+        """The rows, chunk by chunk, in slices of at most ``size``."""
+        centres = self._centres()
+        for k in range((self.n + SYNTHETIC_CHUNK - 1) // SYNTHETIC_CHUNK):
+            yield from self.chunk(k, centres).batches(size)
 
 
 def synthetic(n: int, dim: int = DEFAULT_MODEL_DIM, *, clusters: int = 32, seed: int = 0,
               model: str = DEFAULT_MODEL_NAME) -> Dataset:
-    """``n`` generated texts with clustered unit vectors (n, dim) float32.
-
-    Vectors are cluster centres plus Gaussian noise (sigma 0.35 per unit-norm centre), normalised
-    to unit length, so approximate search has real neighbourhoods to find. Deterministic in ``seed``.
-    Texts are distinct (each carries its row number).
-    """
-    if n < 1:
-        raise DatasetError("--synthetic needs at least 1 row")
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    labels = rng.integers(0, clusters, n)
-    noise = rng.standard_normal((n, dim)).astype(np.float32) * (0.35 / np.sqrt(dim))
-    emb = centres[labels] + noise
-    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    words = rng.integers(0, len(_WORDS), (n, 8))
-    texts = [f"memory {i}: " + " ".join(_WORDS[w] for w in row) + f" (topic {labels[i]})"
-             for i, row in enumerate(words)]
-    return Dataset(texts, emb.astype(np.float32), model, f"synthetic:{n}")
+    """All ``n`` rows of :class:`SyntheticRows` in memory at once: texts (n,), embeddings (n, dim) float32.
+    For a few hundred thousand rows at most; seed streams :class:`SyntheticRows` instead."""
+    rows = SyntheticRows(n, dim, model, seed, clusters)
+    parts = list(rows.batches(SYNTHETIC_CHUNK))
+    return Dataset([t for p in parts for t in p.texts], np.concatenate([p.embeddings for p in parts]), model,
+                   rows.source)

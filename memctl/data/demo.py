@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from memctl.bench.run import BenchOptions, bench_hnsw
 from memctl.bench.types import BenchResult
 from memctl.data.checks import CheckResult, check_constraints
-from memctl.data.datasets import Dataset
+from memctl.data.datasets import Dataset, SyntheticRows
 from memctl.data.seed import SeedResult, seed
 from memctl.migration import runner as migrate
 from memctl.migration.runner import MigrationResult
@@ -35,7 +35,7 @@ class DemoResult:
         return self.verify.clean and self.checks.clean and self.bench.valid
 
 
-async def run_demo(engine: AsyncEngine, url: URL, ds: Dataset, *, queries: np.ndarray | None = None,
+async def run_demo(engine: AsyncEngine, url: URL, ds: Dataset | SyntheticRows, *, queries: np.ndarray | None = None,
                    num_queries: int = 200, progress: Progress = no_progress) -> DemoResult:
     """Run the main job end to end on ``engine``'s database; ``queries`` (q, d) float32 or sampled."""
     migration = await migrate.upgrade(engine)

@@ -4,11 +4,14 @@ Creates organisations, their agents, users, projects and sessions, spreads the d
 over them with a realistic mix of tiers and categories, and bulk-loads memories and embeddings
 with binary COPY (asyncpg ``copy_records_to_table`` with pgvector's codec) into a staging table,
 then ``INSERT ... ON CONFLICT DO NOTHING`` on the dedup index, so a second run adds nothing.
-Everything happens in one transaction: on any error nothing is written.
+Everything happens in one transaction: on any error nothing is written. Rows stream batch by batch
+(a :class:`~memctl.data.datasets.SyntheticRows` is generated the same way): the process's memory
+does not grow with the row count (issue 15).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 import uuid
@@ -20,7 +23,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from memctl.data import registry
-from memctl.data.datasets import Dataset
+from memctl.data.datasets import Dataset, SyntheticRows
+from memctl.db.build_memory import DEFAULT_MEMORY_BUDGET, BuildMemory, check_budget, size_build
 from memctl.db.privileges import require_all_rows
 from memctl.errors import ConfigError, DatasetError, ModelUnavailable, NotFound
 from memctl.migration.revisions import ensure_migrated
@@ -58,6 +62,9 @@ class SeedResult:
     index_s: float
     total_s: float
     rows_per_second: float
+    load_rows_per_second: float = 0.0
+    index_rows_per_second: float = 0.0
+    index_memory: BuildMemory | None = None
 
 
 @dataclass(frozen=True)
@@ -158,21 +165,34 @@ def _assign(ds: Dataset, tenants: list[_Tenant], skew: bool, salt: int) -> list[
     return records
 
 
-async def _resolve_model(conn: AsyncConnection, ds: Dataset) -> tuple[ModelSpec, bool]:
-    try:
-        model, registered = await registry.get_model(conn, ds.model), False
-    except NotFound:
-        model, registered = await registry.register_model(conn, ds.model, ds.dim), True
+async def _resolve_model(conn: AsyncConnection, ds: Dataset | SyntheticRows,
+                         name: str | None) -> tuple[Dataset | SyntheticRows, ModelSpec, bool]:
+    """The rows in their model's space, the model, and whether it was registered now. ``name``
+    (``--model``) must be registered already; synthetic rows take its dimension."""
+    if name is not None:
+        model, registered = await registry.get_model(conn, name), False  # NotFound: register it first
+        if isinstance(ds, SyntheticRows):
+            ds = dataclasses.replace(ds, dim=model.dim, model=model.name)
+        elif ds.model != model.name:
+            raise DatasetError(f"{ds.source} holds embeddings of {ds.model!r}, not of {name!r}: nothing written")
+    else:
+        try:
+            model, registered = await registry.get_model(conn, ds.model), False
+        except NotFound:
+            model, registered = await registry.register_model(conn, ds.model, ds.dim), True
     if model.state == ModelState.RETIRING:
-        raise ModelUnavailable(f"model {ds.model!r} is retiring (memctl models retire): nothing written")
+        raise ModelUnavailable(f"model {model.name!r} is retiring (memctl models retire): nothing written")
     if model.dim != ds.dim:
-        raise DatasetError(f"model {ds.model!r} is registered with dimension {model.dim}, "
+        raise DatasetError(f"model {model.name!r} is registered with dimension {model.dim}, "
                            f"the dataset's embeddings have {ds.dim}: nothing written")
-    if (problem := vector_problem(model, ds.embeddings)) is not None:
+    return ds, model, registered
+
+
+def _check_vectors(model: ModelSpec, batch: Dataset, offset: int) -> None:
+    if (problem := vector_problem(model, batch.embeddings)) is not None:
         rows, why = problem
-        raise DatasetError(f"{ds.source}: embedding {rows[0]} (and {len(rows) - 1} more) {why} (model {ds.model!r}): "
-                           f"nothing written")
-    return model, registered
+        raise DatasetError(f"{batch.source}: embedding {offset + rows[0]} (and {len(rows) - 1} more in its batch) "
+                           f"{why} (model {model.name!r}): nothing written")
 
 
 _INSERT = f"""
@@ -189,28 +209,34 @@ SELECT s.org_id, s.id, $1, $2, s.embedding, ins.content_hash, true FROM seed_sta
 """
 
 
-async def seed(engine: AsyncEngine, ds: Dataset, *, orgs: int = 3, agents: int = 2, skew: bool = False,
-               batch_size: int = 5000, seed_value: int = 0, progress: Progress = no_progress) -> SeedResult:
-    """Load ``ds`` into the database and return counts and rates.
+async def seed(engine: AsyncEngine, ds: Dataset | SyntheticRows, *, orgs: int = 3, agents: int = 2,
+               skew: bool = False, batch_size: int = 5000, seed_value: int = 0, model: str | None = None,
+               memory_budget: int = DEFAULT_MEMORY_BUDGET, parallel_workers: int | None = None,
+               progress: Progress = no_progress) -> SeedResult:
+    """Load ``ds`` (a dataset, or generated rows streamed batch by batch) and return counts and rates.
 
     ``orgs`` organisations (``seed-org-NN``) with ``agents`` agents each; ``skew`` spreads rows
-    about 50/25/14/10/1 % over the first five organisations. The model's HNSW index on
-    memory_embeddings is dropped and rebuilt after the load only when the table was empty (faster
-    than incremental inserts, and no reader can be kept waiting for rows that do not exist); into a
-    live database rows go through the index and no lock that blocks a reader is taken. Raises
-    :class:`DatasetError` (nothing written) when the dataset's dimension does not match the
-    registered model.
+    about 50/25/14/10/1 % over the first five organisations; ``model`` a registered model's name
+    (synthetic rows take its dimension; default: the dataset's own model, registered if new). The
+    model's HNSW index on memory_embeddings is dropped and rebuilt after the load only when the table
+    was empty (faster than incremental inserts, and no reader can be kept waiting for rows that do not
+    exist), with ``maintenance_work_mem`` sized to the graph within ``memory_budget`` bytes and
+    ``parallel_workers`` (:mod:`memctl.db.build_memory`); into a live database rows go through the
+    index and no lock that blocks a reader is taken. Raises :class:`DatasetError` (nothing written)
+    when the rows' dimension does not match the model or a vector is one its index cannot hold,
+    NotFound for an unregistered ``model``, ConfigError for bad sizes.
     """
     if orgs < 1 or agents < 1 or batch_size < 1:
         raise ConfigError("--orgs, --agents and --batch-size must be at least 1")
+    check_budget(memory_budget, parallel_workers)
     await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_all_rows(engine, "seed")
     t0 = time.perf_counter()
+    sized = None
     async with engine.connect() as conn:
         async with conn.begin():
-            model, registered = await _resolve_model(conn, ds)
+            ds, spec, registered = await _resolve_model(conn, ds, model)
             tenants = await _ensure_tenants(conn, orgs, agents)
-            records = _assign(ds, tenants, skew, seed_value)
             # Drop and rebuild the model's index (faster than inserting into it) only when memory_embeddings
             # is empty: DROP INDEX takes ACCESS EXCLUSIVE on the table until commit, which would block
             # every search of a live database for the whole load (issue 12). Otherwise rows go into the
@@ -218,27 +244,29 @@ async def seed(engine: AsyncEngine, ds: Dataset, *, orgs: int = 3, agents: int =
             rebuild = (await conn.execute(text(
                 f"SELECT NOT EXISTS (SELECT 1 FROM {SCHEMA}.memory_embeddings)"))).scalar()
             if rebuild:
-                await registry.drop_index(conn, "memory_embeddings", model)
+                await registry.drop_index(conn, "memory_embeddings", spec)
             raw = (await conn.get_raw_connection()).driver_connection
             await register_vector(raw)
             await raw.execute(
                 "CREATE TEMP TABLE seed_stage (org_id uuid, id uuid, agent_id uuid, user_id uuid, "
                 "session_id uuid, project_id uuid, tier text, category text, source text, origin text, "
                 "content text, embedding vector) ON COMMIT DROP")
-            inserted = 0
-            for start in range(0, len(records), batch_size):
-                batch = records[start:start + batch_size]
-                await raw.copy_records_to_table("seed_stage", records=batch, columns=STAGE_COLUMNS)
-                status = await raw.execute(_INSERT, model.id, model.dim)
+            inserted = done = 0
+            for batch in ds.batches(batch_size):
+                _check_vectors(spec, batch, done)
+                records = _assign(batch, tenants, skew, seed_value)
+                await raw.copy_records_to_table("seed_stage", records=records, columns=STAGE_COLUMNS)
+                status = await raw.execute(_INSERT, spec.id, spec.dim)
                 inserted += int(status.split()[-1])
                 await raw.execute("TRUNCATE seed_stage")
-                progress("load", min(start + batch_size, len(records)), len(records))
+                done += len(records)
+                progress("load", done, len(ds))
             load_s = time.perf_counter() - t0
             t1 = time.perf_counter()
             if rebuild:
                 progress("index", 0, 1)
-                await conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
-                await registry.create_index(conn, "memory_embeddings", model)
+                sized = await size_build(raw, inserted, spec, memory_budget, parallel_workers, local=True)
+                await registry.create_index(conn, "memory_embeddings", spec)
                 progress("index", 1, 1)
             index_s = time.perf_counter() - t1
         await conn.exec_driver_sql(f"ANALYZE {SCHEMA}.memories")
@@ -246,9 +274,12 @@ async def seed(engine: AsyncEngine, ds: Dataset, *, orgs: int = 3, agents: int =
         await conn.commit()
     total = time.perf_counter() - t0
     return SeedResult(
-        source=ds.source, model=model.name, model_id=model.id, model_registered=registered,
-        organizations=orgs, agents=orgs * agents, rows=len(records), memories_inserted=inserted,
-        duplicates_skipped=len(records) - inserted, load_s=round(load_s, 3),
+        source=ds.source, model=spec.name, model_id=spec.id, model_registered=registered,
+        organizations=orgs, agents=orgs * agents, rows=done, memories_inserted=inserted,
+        duplicates_skipped=done - inserted, load_s=round(load_s, 3),
         index_s=round(index_s, 3), total_s=round(total, 3),
-        rows_per_second=round(len(records) / total, 1) if total > 0 else 0.0,
+        rows_per_second=round(done / total, 1) if total > 0 else 0.0,
+        load_rows_per_second=round(done / load_s, 1) if load_s > 0 else 0.0,
+        index_rows_per_second=round(inserted / index_s, 1) if rebuild and index_s > 0 else 0.0,
+        index_memory=sized,
     )

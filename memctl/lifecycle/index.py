@@ -20,39 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memctl.bench.build import GRAPH_NOTICE
 from memctl.data import registry
+from memctl.db.build_memory import DEFAULT_MEMORY_BUDGET, check_budget, size_build
 from memctl.db.engine import asyncpg_dsn
 from memctl.db.locks import advisory_lock
 from memctl.db.privileges import require_all_rows, require_migration_privileges
-from memctl.errors import ConfigError, LockHeld
+from memctl.errors import LockHeld
 from memctl.lifecycle.catalog import LIFECYCLE_REVISION, index_states
 from memctl.lifecycle.types import IndexBuild, IndexResult
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA, ModelSpec, hnsw_index_name
 from memctl.models.embeddings import EMBEDDING_TABLES, hnsw_index_ddl
-from memctl.models.enums import IndexStorage, ModelState
+from memctl.models.enums import ModelState
 from memctl.progress import Progress, no_progress
 
-MIN_MAINTENANCE_WORK_MEM = 64 * 2**20  # PostgreSQL's default maintenance_work_mem
-SMALLEST_BUDGET = 2**20  # PostgreSQL's lowest maintenance_work_mem (1 MB)
-DEFAULT_MEMORY_BUDGET = 1024 * 2**20
 POLL_S = 0.5
-
-
-def graph_bytes(rows: int, model: ModelSpec) -> int:
-    """Estimated in-memory size of the HNSW graph of ``rows`` vectors (bytes): per element its value
-    (4 bytes per dimension, 2 for halfvec, plus an 8-byte header), its neighbour lists (2 * m on
-    layer 0, m on each upper layer, about 1/(m-1) more in all; 16 bytes each: a pointer and a
-    distance) and about 100 bytes of element overhead (pgvector's hnsw.h HnswElementData), with
-    a quarter added for allocator slack. An estimate for sizing, not a measurement."""
-    value = model.dim * (2 if model.index_storage == IndexStorage.HALFVEC else 4) + 8
-    neighbours = 2 * model.hnsw_m * (1 + 1 / max(model.hnsw_m - 1, 1)) * 16
-    return int(rows * (value + neighbours + 100) * 1.25)
-
-
-def maintenance_work_mem_for(graph: int, budget: int) -> int:
-    """``maintenance_work_mem`` (bytes) for a graph of ``graph`` bytes: the graph, at least
-    PostgreSQL's default 64 MB, but never more than ``budget`` (which may be smaller)."""
-    return min(max(MIN_MAINTENANCE_WORK_MEM, graph), budget)
 
 
 _PROGRESS = """
@@ -84,8 +65,7 @@ async def build_index(engine: AsyncEngine, model_name: str, memory_budget: int =
     lock-timeout error (exit 75) when older transactions keep the build waiting past lock_timeout
     (the INVALID index it leaves is repaired by the next run).
     """
-    if memory_budget < SMALLEST_BUDGET:
-        raise ConfigError("--memory must be at least 1MB (PostgreSQL's lowest maintenance_work_mem)")
+    check_budget(memory_budget)
     await ensure_migrated(engine, LIFECYCLE_REVISION)
     await require_migration_privileges(engine, "memctl models index")
     await require_all_rows(engine, "models index")  # the graph is sized from the rows: all of them
@@ -98,9 +78,8 @@ async def build_index(engine: AsyncEngine, model_name: str, memory_budget: int =
         raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
         rows = {t: int(await raw.fetchval(f"SELECT count(*) FROM {SCHEMA}.{t} WHERE model_id = $1", model.id))
                 for t in EMBEDDING_TABLES}
-        graph = graph_bytes(max(rows.values()), model)
-        mwm = maintenance_work_mem_for(graph, memory_budget)
-        await raw.execute(f"SET maintenance_work_mem = '{mwm // 1024}kB'")
+        sized = await size_build(raw, max(rows.values()), model, memory_budget)
+        graph, mwm = sized.graph_bytes, sized.maintenance_work_mem_bytes
         notices: list[str] = []
 
         def listen(_conn, message) -> None:

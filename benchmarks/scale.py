@@ -1,0 +1,208 @@
+"""How each operator job's cost grows with the database: 10k, 100k and 1M synthetic memories (issue 15).
+
+    python benchmarks/scale.py [--sizes 10000,100000,1000000] [--orgs 10] [--memory 4GB]
+                               [--build-compare 300000] [--database-url URL] [--json] [--markdown]
+
+Never run by the test suite or CI: at 1M rows it takes the better part of an hour on 2 cores. For
+each size, in a scratch database (``memctl_bench_scale``, dropped and recreated, migrated to head),
+each step runs as its own ``memctl ... --json`` child process, whose wall time and peak RSS (the
+kernel's ``ru_maxrss`` from ``os.wait4``) are recorded:
+
+- ``seed --synthetic N --orgs 10 --memory M``: its load and index-build seconds (from its JSON) and
+  the process's peak RSS (target: under 400 MB at 1M: rows stream batch by batch);
+- ``verify-schema``, ``check-constraints``, ``maintain --dry-run``;
+- ``maintain`` for real, after 10 % of the memories were given an ``expires_at`` in the past (the
+  expire task archives them; SQL run by this script, not timed);
+- ``bench-hnsw -q 200 --ef-search 40``: recall@10 and p50 (ms).
+
+Then, per step, how its cost grows: the exponent ``log(t2 / t1) / log(n2 / n1)`` between the two
+largest sizes (about 0: constant, about 1: linear, above 1.25: worse than linear). Steps under a second
+at every size count as constant (process start-up dominates them).
+
+``--build-compare N`` (default 300,000; 0 skips): N vectors seeded without the rebuild's sizing,
+then the HNSW index built twice on the same rows in one run: ``maintenance_work_mem = 512MB`` (memctl's
+fixed value before issue 15) and the size ``memctl.db.build_memory`` picks within ``--memory``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from sqlalchemy import text
+
+from memctl.config import Settings
+from memctl.data.registry import create_index, drop_index, get_model
+from memctl.db.build_memory import graph_bytes, maintenance_work_mem_for
+from memctl.db.engine import make_engine, resolve_url
+from memctl.migration import runner
+
+DB = "memctl_bench_scale"
+SEED_RSS_LIMIT_MB = 400
+
+
+async def _scratch(base):
+    admin = make_engine(base)
+    async with admin.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
+        await conn.execute(text(f"CREATE DATABASE {DB}"))
+    await admin.dispose()
+    url = base.set(database=DB)
+    engine = make_engine(url)
+    try:
+        await runner.upgrade(engine, "head")
+    finally:
+        await engine.dispose()
+    return url
+
+
+def _child(args: list[str], url: str) -> tuple[dict, float, float, int]:
+    """``memctl ARGS --json --database-url URL``: (JSON document, wall s, peak RSS MB, exit code)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "memctl", *args, "--json", "--database-url", url],
+                                stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if code not in (0, 1):
+            raise SystemExit(f"memctl {' '.join(args)} failed ({code}): {err.read().decode()[-800:]}")
+        return json.loads(out.read()), time.perf_counter() - started, usage.ru_maxrss / 1024, code
+
+
+async def _expire_tenth(url) -> int:
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            return (await conn.execute(text(
+                "UPDATE agent_memory.memories SET expires_at = now() - interval '1 day' "
+                "WHERE status = 'active' AND deleted_at IS NULL AND abs(hashtext(id::text)) % 10 = 0"))).rowcount
+    finally:
+        await engine.dispose()
+
+
+async def one_size(base, n: int, orgs: int, memory: str) -> dict:
+    url = await _scratch(base)
+    u = url.render_as_string(hide_password=False)
+    steps: dict[str, dict] = {}
+    doc, wall, rss, _ = _child(["seed", "--synthetic", str(n), "--orgs", str(orgs), "--memory", memory], u)
+    steps["seed load"] = {"s": doc["load_s"], "rss_mb": rss, "rows_per_s": doc["load_rows_per_second"]}
+    steps["index build"] = {"s": doc["index_s"], "rss_mb": rss, "rows_per_s": doc["index_rows_per_second"],
+                            "fits": (doc.get("index_memory") or {}).get("fits")}
+    for name, args in (("verify-schema", ["verify-schema"]), ("check-constraints", ["check-constraints"]),
+                       ("maintain --dry-run", ["maintain", "--dry-run"])):
+        doc, wall, rss, code = _child(args, u)
+        steps[name] = {"s": round(wall, 2), "rss_mb": rss, "exit": code}
+    expired = await _expire_tenth(url)
+    doc, wall, rss, code = _child(["maintain"], u)
+    steps["maintain (archives 10 %)"] = {"s": round(wall, 2), "rss_mb": rss, "exit": code, "expired": expired}
+    doc, wall, rss, code = _child(["bench-hnsw", "-q", "200", "--ef-search", "40"], u)
+    point = doc["points"][0]
+    steps["bench-hnsw"] = {"s": round(wall, 2), "rss_mb": rss, "recall_at_10": point["recall_mean"],
+                           "p50_ms": point["p50_ms"]}
+    for v in steps.values():
+        v["rss_mb"] = round(v["rss_mb"], 1)
+    return {"n": n, "steps": steps}
+
+
+def growth(results: list[dict]) -> dict[str, str]:
+    """Per step: constant, linear or worse, from the two largest sizes (module docstring)."""
+    if len(results) < 2:
+        return {}
+    a, b = results[-2], results[-1]
+    out = {}
+    for step in b["steps"]:
+        t1, t2 = a["steps"][step]["s"], b["steps"][step]["s"]
+        if max(r["steps"][step]["s"] for r in results) < 1.0 or t1 <= 0:
+            out[step] = "constant (under 1 s)"
+            continue
+        e = math.log(max(t2, 1e-3) / t1) / math.log(b["n"] / a["n"])
+        out[step] = f"{'constant' if e < 0.3 else 'linear' if e < 1.25 else 'WORSE than linear'} (exponent {e:.2f})"
+    return out
+
+
+async def build_compare(base, n: int, memory_budget: int) -> dict:
+    """Seed n rows, then build the HNSW index with 512MB and with the sized memory, same rows."""
+    url = await _scratch(base)
+    _child(["seed", "--synthetic", str(n), "--orgs", "10", "--memory", "64MB"], url.render_as_string(
+        hide_password=False))
+    engine = make_engine(url)
+    out = {"n": n}
+    try:
+        async with engine.connect() as conn:
+            model = await get_model(conn)
+            sized = maintenance_work_mem_for(graph_bytes(n, model), memory_budget)
+            for label, mwm in (("512MB", 512 * 2**20), ("sized", sized)):
+                await drop_index(conn, "memory_embeddings", model)
+                await conn.commit()
+                await conn.exec_driver_sql(f"SET maintenance_work_mem = '{mwm // 2**20}MB'")
+                started = time.perf_counter()
+                await create_index(conn, "memory_embeddings", model)
+                await conn.commit()
+                out[label] = {"maintenance_work_mem_mb": mwm // 2**20, "s": round(time.perf_counter() - started, 1)}
+        out["speedup"] = round(out["512MB"]["s"] / out["sized"]["s"], 2)
+        out["graph_mb"] = round(graph_bytes(n, model) / 2**20)
+    finally:
+        await engine.dispose()
+    return out
+
+
+def markdown(report: dict) -> str:
+    sizes = [r["n"] for r in report["sizes"]]
+    head = "| step | " + " | ".join(f"{n:,} rows: s / peak RSS MB" for n in sizes) + " | growth |"
+    lines = [head, "|" + "---|" * (len(sizes) + 2)]
+    for step in report["sizes"][0]["steps"]:
+        cells = [f"{r['steps'][step]['s']} / {r['steps'][step]['rss_mb']}" for r in report["sizes"]]
+        lines.append(f"| {step} | " + " | ".join(cells) + f" | {report['growth'].get(step, '')} |")
+    lines.append("| bench-hnsw recall@10, p50 ms (ef_search 40) | " + " | ".join(
+        f"{r['steps']['bench-hnsw']['recall_at_10']:.3f}, {r['steps']['bench-hnsw']['p50_ms']}"
+        for r in report["sizes"]) + " | |")
+    return "\n".join(lines)
+
+
+async def main(a) -> dict:
+    from memctl.cli.options import parse_size
+
+    base = resolve_url(Settings.resolve(a.database_url))
+    report: dict = {"sizes": []}
+    for n in [int(x) for x in a.sizes.split(",")]:
+        print(f"size {n:,} ...", file=sys.stderr, flush=True)
+        report["sizes"].append(await one_size(base, n, a.orgs, a.memory))
+        print(json.dumps(report["sizes"][-1]), file=sys.stderr, flush=True)
+    report["growth"] = growth(report["sizes"])
+    if a.build_compare:
+        print(f"build compare at {a.build_compare:,} ...", file=sys.stderr, flush=True)
+        report["build_compare"] = await build_compare(base, a.build_compare, parse_size("--memory", a.memory))
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--orgs", type=int, default=10)
+    parser.add_argument("--memory", default="4GB", help="seed's --memory (the index build's budget)")
+    parser.add_argument("--build-compare", type=int, default=300_000)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    result = asyncio.run(main(args))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(markdown(result))
+        if "build_compare" in result:
+            c = result["build_compare"]
+            print(f"\nHNSW build of {c['n']:,} vectors (graph about {c['graph_mb']} MB): 512MB {c['512MB']['s']} s, "
+                  f"sized ({c['sized']['maintenance_work_mem_mb']} MB) {c['sized']['s']} s: {c['speedup']}x")
+        seed_rss = result["sizes"][-1]["steps"]["seed load"]["rss_mb"]
+        print(f"seed peak RSS at {result['sizes'][-1]['n']:,} rows: {seed_rss} MB (target < {SEED_RSS_LIMIT_MB} MB)")
