@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from memctl.cli import bench, check, common, db, demo, maintain, migrate, models, seed, transfer, verify
+from memctl.cli import bench, check, common, db, demo, maintain, migrate, models, seed, stats, transfer, verify
 from memctl.errors import ExitCode
 
 app = typer.Typer(
@@ -53,6 +53,7 @@ app.command("demo")(demo.demo_cmd)
 app.command("export")(transfer.export_cmd)
 app.command("import")(transfer.import_cmd)
 app.command("erase")(transfer.erase_cmd)
+app.command("stats")(stats.stats_cmd)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memctl.bench.options import REFERENCE_EF
-from memctl.cli import render_models, render_transfer  # noqa: F401  (register their formatters)
+from memctl.cli import render_health, render_models, render_transfer  # noqa: F401  (register their formatters)
 from memctl.cli.formatters import FORMATTERS, Section, mib, renders
 
 if TYPE_CHECKING:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from sqlalchemy import text
@@ -13,7 +14,7 @@ from memctl.db.locks import advisory_lock
 from memctl.db.names import checked
 from memctl.db.privileges import require_all_rows
 from memctl.errors import ConfigError, NotFound
-from memctl.maintenance import housekeeping, tasks
+from memctl.maintenance import history, housekeeping, tasks
 from memctl.maintenance.batches import UnsafeStatement
 from memctl.maintenance.types import TASKS, MaintainOptions, MaintainResult, TaskResult
 from memctl.migration.revisions import ensure_migrated
@@ -56,7 +57,8 @@ async def _orgs(engine: AsyncEngine, slugs: tuple[str, ...] | None) -> list[tupl
 
 async def maintain(engine: AsyncEngine, opts: MaintainOptions | None = None,
                    progress: Progress = no_progress) -> MaintainResult:
-    """Run ``opts.tasks`` in the order of :data:`TASKS`, one run at a time.
+    """Run ``opts.tasks`` in the order of :data:`TASKS`, one run at a time; each task's run (not a dry
+    run's) is recorded for memctl stats (:mod:`memctl.maintenance.history`).
 
     Raises LockHeld (exit 75) at once when another run holds the maintain lock, NotFound for an
     unknown organisation or table, ConfigError for bad options, SchemaNotReady before migrate.
@@ -74,7 +76,7 @@ async def maintain(engine: AsyncEngine, opts: MaintainOptions | None = None,
         with_data = any(t in DATA_TASKS for t in todo)
         touched: list[str] = []
         for i, name in enumerate(todo):
-            t0 = time.monotonic()
+            t0, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
             try:
                 if name == "vacuum":
                     if named or with_data:
@@ -93,6 +95,8 @@ async def maintain(engine: AsyncEngine, opts: MaintainOptions | None = None,
             if task.rows and name in DATA_TASKS:
                 touched += task.tables
             result.tasks.append(task)
+            if not opts.dry_run:  # a dry run changes nothing: the last real run is what a monitor needs
+                await history.record(engine, task, started_at, dt.datetime.now(dt.UTC))
             progress("maintain", i + 1, len(todo))
     result.elapsed_s = round(time.monotonic() - started, 3)
     return result

@@ -1,0 +1,1 @@
+"""``memctl stats``: one read-only health report for a person and for a monitor (issue 15)."""
