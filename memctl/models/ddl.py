@@ -182,6 +182,8 @@ BEGIN
     IF pg_trigger_depth() > 1 THEN
         RETURN OLD;
     END IF;
+    -- sessions.user_id is ON DELETE SET NULL (schema.md): the user's sessions would outlive them
+    DELETE FROM {SCHEMA}.sessions s WHERE s.org_id = OLD.org_id AND s.user_id = OLD.id;
     gone := ARRAY(SELECT m.id FROM {SCHEMA}.memories m WHERE m.org_id = OLD.org_id AND m.user_id = OLD.id);
     IF cardinality(gone) = 0 THEN
         RETURN OLD;

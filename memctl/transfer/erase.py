@@ -37,28 +37,33 @@ from memctl.transfer.plan import ForeignKey, constraints, quote
 from memctl.transfer.tables import tenant_tables
 
 ERASE_REVISION = "0016"  # deleting a user takes their consolidations (trigger trg_users_erase_derived)
-USER_MEMORIES = f"ARRAY(SELECT u.id FROM {SCHEMA}.memories u WHERE u.org_id = :org AND u.user_id = :user)"
-CITES_USER = f"source_memory_ids && {USER_MEMORIES}"
+# The user's memory ids, captured when the run starts (:gone): the derived rows are found by them even
+# after the memories are gone, so what is left is counted honestly (the hostile review's defect 1).
+GONE = "CAST(:gone AS uuid[])"
+CITES_USER = f"source_memory_ids && {GONE}"
 REFS_USER = (f"EXISTS (SELECT 1 FROM jsonb_array_elements_text(raw_memory_refs) AS e(ref) "
-             f"WHERE e.ref ~ '{UUID_RE}' AND e.ref::uuid = ANY ({USER_MEMORIES}))")
+             f"WHERE e.ref ~ '{UUID_RE}' AND e.ref::uuid = ANY ({GONE}))")
 STRIP_REFS = (f"SET raw_memory_refs = (SELECT coalesce(jsonb_agg(r.v ORDER BY r.o), '[]'::jsonb) "
               f"FROM jsonb_array_elements(raw_memory_refs) WITH ORDINALITY AS r(v, o) "
               f"WHERE NOT (jsonb_typeof(r.v) = 'string' AND r.v #>> '{{}}' ~ '{UUID_RE}' "
-              f"AND (r.v #>> '{{}}')::uuid = ANY ({USER_MEMORIES})))")
-# In order: unlink, delete the consolidations, edit the refs, then the user's own rows.
-USER_STEPS = [
+              f"AND (r.v #>> '{{}}')::uuid = ANY ({GONE})))")
+# First what was derived from the user's memories (unlink, delete the consolidations, edit the refs); only
+# when none of it is left (a row another session holds is skipped) do the memories themselves go.
+DERIVED_STEPS = [
     Batch("memories", f"consolidated_into_id IN (SELECT c.id FROM {SCHEMA}.consolidated_memories c "
                       f"WHERE c.org_id = :org AND c.{CITES_USER})",
           "SET consolidated_into_id = NULL, is_consolidated = false"),
     Batch("consolidated_memories", CITES_USER, "DELETE"),
     Batch("stage_memories", REFS_USER, STRIP_REFS),
+]
+OWNED_STEPS = [
     Batch("memories", "user_id = :user", "DELETE"),
     Batch("sessions", "user_id = :user", "DELETE"),
     Batch("api_tokens", "user_id = :user", "DELETE"),
     Batch("memory_collections", "user_id = :user", "DELETE"),
 ]
-USER_ROOTS = {"users": "id = :user", "memories": "user_id = :user", "sessions": "user_id = :user",
-              "consolidated_memories": CITES_USER}
+USER_ROOTS = {"users": "id = :user", "memories": f"user_id = :user OR id = ANY ({GONE})",
+              "sessions": "user_id = :user", "consolidated_memories": CITES_USER}
 REFS_EDITED = "stage_memories (raw_memory_refs edited)"
 
 
@@ -136,6 +141,8 @@ async def erase(engine: AsyncEngine, org: str, user: str | None = None, *, dry_r
                                                 org_id, checked("user", user))
             if params["user"] is None:
                 raise NotFound(f"no user with external id {user!r} in organisation {org!r} (erased already?)")
+            params["gone"] = [r["id"] for r in await raw.fetch(
+                f"SELECT id FROM {SCHEMA}.memories WHERE org_id = $1 AND user_id = $2", org_id, params["user"])]
         tables = {t.name for t in await tenant_tables(raw)}
         fks, _ = await constraints(raw)
         await sa.commit()
@@ -147,7 +154,8 @@ async def erase(engine: AsyncEngine, org: str, user: str | None = None, *, dry_r
     result = EraseResult(target, dry_run)
     before = await _counts(engine, preds, params)
     if not dry_run:
-        result.stopped_by_budget = await _run(engine, user is not None, tables, params, batch_size, deadline, progress)
+        result.stopped_by_budget = await _run(engine, user is not None, tables, params, preds, batch_size, deadline,
+                                              progress)
     after = before if dry_run else await _counts(engine, preds, params)
     for name in sorted(before):
         removed = before[name] if dry_run else max(before[name] - after[name], 0)
@@ -171,23 +179,38 @@ async def _counts(engine: AsyncEngine, preds: dict[str, str], params: dict) -> d
     return counts
 
 
-async def _run(engine: AsyncEngine, by_user: bool, tables: set[str], params: dict, batch_size: int,
-               deadline: float | None, progress: Progress) -> bool:
-    """The batches, then the user's (or organisation's) row; True when the budget stopped it first."""
-    steps = USER_STEPS if by_user else [Batch(t, "true", "DELETE") for t in
-                                        ("memories", "consolidated_memories", "memory_versions", "sessions",
-                                         "task_contexts") if t in tables]
-    for i, step in enumerate(steps):
-        stats = await run_batches(engine, step, params, batch_size, deadline, dry_run=False)
-        progress("erase", i + 1, len(steps) + 1)
-        if stats.stopped_by_budget:
-            return True
+async def _run(engine: AsyncEngine, by_user: bool, tables: set[str], params: dict, preds: dict[str, str],
+               batch_size: int, deadline: float | None, progress: Progress) -> bool:
+    """The batches, then the user's (or organisation's) row; True when the budget stopped it first.
+    Rows another session holds are skipped by the batches (SKIP LOCKED); the user's row is deleted only
+    when nothing derived is left (so the next run can still find it), and its cascade waits for the
+    rest up to the lock timeout."""
+    phases = ([DERIVED_STEPS, OWNED_STEPS] if by_user else
+              [[Batch(t, "true", "DELETE") for t in ("memories", "consolidated_memories", "memory_versions",
+                                                     "sessions", "task_contexts") if t in tables]])
+    total = sum(len(p) for p in phases) + 1
+    done = 0
+    for phase in phases:
+        for step in phase:
+            stats = await run_batches(engine, step, params, batch_size, deadline, dry_run=False)
+            done += 1
+            progress("erase", done, total)
+            if stats.stopped_by_budget:
+                return True
+        if by_user and phase is DERIVED_STEPS:
+            derived = {k: v for k, v in preds.items() if k in ("consolidated_memories", REFS_EDITED)}
+            if any((await _counts(engine, derived, params)).values()):
+                return False  # held by another session: the user and their memories stay for the next run
     if deadline is not None and time.monotonic() >= deadline:
         return True
     async with engine.begin() as conn:
+        if deadline is not None:  # the cascade waits for rows other sessions hold: not past the budget
+            await conn.execute(text("SELECT set_config('lock_timeout', :ms, true)"),
+                               {"ms": f"{max(int((deadline - time.monotonic()) * 1000), 1)}ms"})
         if by_user:
-            await conn.execute(text(f"DELETE FROM {SCHEMA}.users WHERE org_id = :org AND id = :user"), params)
+            await conn.execute(text(f"DELETE FROM {SCHEMA}.users WHERE org_id = :org AND id = :user"),
+                               {"org": params["org"], "user": params["user"]})
         else:
             await conn.execute(text(f"DELETE FROM {SCHEMA}.organizations WHERE id = :org"), {"org": params["org"]})
-    progress("erase", len(steps) + 1, len(steps) + 1)
+    progress("erase", total, total)
     return False

@@ -7,10 +7,11 @@ Two changes for issue 14 (memctl import, memctl erase):
    cycle (task_contexts.current_stage_id, memories.superseded_by / merged_into) NULL and sets
    them afterwards; without this, that UPDATE would rewrite every such row's updated_at and the
    copy would differ from its source. Every other UPDATE still gets ``now()``.
-2. ``BEFORE DELETE ON users``: the consolidated memories built from the user's memories are deleted
-   (rebuilding them needs a summariser), the memories consolidated into those lose the link
-   (``is_consolidated`` false), and the user's memory ids leave every stage memory's
-   ``raw_memory_refs``. Before this, deleting a user left all three behind (the right to erasure).
+2. ``BEFORE DELETE ON users``: the user's sessions are deleted (with their checkpoints; the foreign
+   key only sets ``sessions.user_id`` NULL), the consolidated memories built from the user's
+   memories are deleted (rebuilding them needs a summariser), the memories consolidated into those
+   lose the link (``is_consolidated`` false), and the user's memory ids leave every stage memory's
+   ``raw_memory_refs``. Before this, deleting a user left all four behind (the right to erasure).
    Skipped when the delete is a cascade of the organisation's (``pg_trigger_depth() > 1``): then
    everything of the organisation goes anyway.
 
@@ -47,6 +48,8 @@ BEGIN
     IF pg_trigger_depth() > 1 THEN
         RETURN OLD;
     END IF;
+    -- sessions.user_id is ON DELETE SET NULL (schema.md): the user's sessions would outlive them
+    DELETE FROM agent_memory.sessions s WHERE s.org_id = OLD.org_id AND s.user_id = OLD.id;
     gone := ARRAY(SELECT m.id FROM agent_memory.memories m WHERE m.org_id = OLD.org_id AND m.user_id = OLD.id);
     IF cardinality(gone) = 0 THEN
         RETURN OLD;

@@ -120,10 +120,26 @@ async def test_erase_a_user_then_an_organisation(scratch_migrated, dataset_path)
                                   "--database-url", url_arg(url))
     assert out.exit_code == 2 and "no user with external id 'alice'" in out.stderr
 
-    # revision 0016: a plain DELETE of a user takes the consolidations built from their memories too
+    # another session holds bob's consolidation: skipped, reported left (exit 1), bob and his memories stay
+    async with engine.connect() as holder:
+        await holder.execute(text("SELECT id FROM agent_memory.consolidated_memories WHERE id = :c FOR NO KEY UPDATE"),
+                             {"c": rich.bobs})
+        out = await asyncio.to_thread(invoke, "erase", "--org", "seed-org-01", "--user", "bob", "--yes", "--json",
+                                      "--database-url", url_arg(url))
+        await holder.rollback()
+    assert out.exit_code == 1 and "rows in scope are left" in out.stderr, out.stderr
+    left = {t["table"]: t["remaining"] for t in json.loads(out.stdout)["tables"]}
+    assert left["consolidated_memories"] == 1 and left["users"] == 1 and left["memories"] == bob_memories
+    assert await _scalar(engine, "SELECT count(*) FROM agent_memory.memories WHERE user_id = :b", b=rich.bob) == \
+        bob_memories
+
+    # revision 0016: a plain DELETE of a user takes their sessions and the consolidations built from their
+    # memories too (the held consolidation above is still there: the trigger deletes it)
+    bob_sessions = await _scalar(engine, "SELECT array_agg(id) FROM agent_memory.sessions WHERE user_id = :b",
+                                 b=rich.bob)
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM agent_memory.users WHERE id = :b"), {"b": rich.bob})
-    assert await mentions(engine, {rich.bob, rich.bobs, *rich.bob_memories}) == {}
+    assert await mentions(engine, {rich.bob, rich.bobs, *rich.bob_memories, *bob_sessions}) == {}
     assert (await check_constraints(engine)).violations == []
 
     # an organisation: --max-runtime 0 stops before the first batch (exit 1, nothing lost), then whole
