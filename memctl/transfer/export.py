@@ -41,10 +41,6 @@ from memctl.progress import Progress, no_progress
 from memctl.transfer.manifest import FORMAT, FORMAT_VERSION, MANIFEST, sha256_of
 from memctl.transfer.tables import Column, TenantTable, tenant_tables
 
-_ARROW = {"bool": pa.bool_(), "int2": pa.int16(), "int4": pa.int32(), "int8": pa.int64(), "float4": pa.float32(),
-          "float8": pa.float64(), "text": pa.string(), "varchar": pa.string(),
-          "timestamptz": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
-
 
 @dataclass
 class ExportedFile:
@@ -79,30 +75,32 @@ def _select(c: Column) -> str:
     return _quote(c.name) if c.native or c.type == "vector" else f"{_quote(c.name)}::text AS {_quote(c.name)}"
 
 
-def _arrow_type(c: Column, dim: int | None) -> pa.DataType:
-    if c.type == "vector":
-        return pa.list_(pa.float32(), dim)
-    return _ARROW.get(c.type, pa.string()) if c.native else pa.string()
-
-
 def _array(c: Column, values: list, dim: int | None) -> pa.Array:
     if c.type != "vector":
-        return pa.array(values, type=_arrow_type(c, dim))
+        return pa.array(values, type=c.arrow_type(dim))
     flat = np.concatenate([np.asarray(v.to_numpy(), dtype=np.float32) for v in values]) if values else \
         np.empty(0, dtype=np.float32)
     return pa.FixedSizeListArray.from_arrays(pa.array(flat, type=pa.float32()), dim)
+
+
+async def _fetch(cursor, rows: int, table: TenantTable) -> list:
+    try:
+        return await cursor.fetch(rows)
+    except OverflowError:  # asyncpg decodes dates into Python's datetime: years 1 to 9999 only
+        raise ConfigError(f"table {table.name} holds a date or timestamp outside years 1-9999 (e.g. BC), which "
+                          "the export cannot carry: nothing written") from None
 
 
 async def _write(raw: asyncpg.Connection, path: Path, table: TenantTable, where: str, args: tuple,
                  dim: int | None, batch_rows: int, progress: Progress, label: str) -> int:
     """Stream ``table``'s rows matching ``where`` into the Parquet file ``path``; the row count."""
     columns = list(table.columns)
-    schema = pa.schema([pa.field(c.name, _arrow_type(c, dim), nullable=not c.not_null) for c in columns])
+    schema = pa.schema([pa.field(c.name, c.arrow_type(dim), nullable=not c.not_null) for c in columns])
     sql = f"SELECT {', '.join(map(_select, columns))} FROM {SCHEMA}.{_quote(table.name)} WHERE {where}"
     rows = 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         cursor = await raw.cursor(sql, *args)
-        while batch := await cursor.fetch(batch_rows):
+        while batch := await _fetch(cursor, batch_rows, table):
             arrays = [_array(c, [r[i] for r in batch], dim) for i, c in enumerate(columns)]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             rows += len(batch)
@@ -168,7 +166,8 @@ async def _export(raw: asyncpg.Connection, slug: str, out: Path, revision: str, 
         f"SELECT DISTINCT m.id, m.name, m.dim, m.distance, m.index_storage, m.hnsw_m, m.hnsw_ef_construction "
         f"FROM {SCHEMA}.embedding_models m WHERE EXISTS (SELECT 1 FROM {SCHEMA}.memory_embeddings e "
         f"WHERE e.org_id = $1 AND e.model_id = m.id) OR EXISTS (SELECT 1 FROM {SCHEMA}.consolidated_memory_embeddings "
-        f"e WHERE e.org_id = $1 AND e.model_id = m.id) ORDER BY m.id", org["id"])]
+        f"e WHERE e.org_id = $1 AND e.model_id = m.id) OR EXISTS (SELECT 1 FROM {SCHEMA}.organization_models o "
+        f"WHERE o.org_id = $1 AND o.model_id = m.id) ORDER BY m.id", org["id"])]
     result = ExportResult(org["slug"], str(out), revision)
     files: dict[str, Any] = {}
     for table in await tenant_tables(raw):

@@ -20,6 +20,7 @@ Any failure rolls the whole transaction back. ``dry_run`` does all of it and rol
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -32,19 +33,21 @@ import pyarrow.parquet as pq
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from memctl.data.registry import add_model
+from memctl.data.registry import add_model, get_model
 from memctl.db.engine import register_codecs
 from memctl.db.names import checked
 from memctl.db.privileges import require_all_rows
-from memctl.errors import ConfigError, SchemaNotReady
+from memctl.errors import ConfigError, PrivilegeMissing, SchemaNotReady
 from memctl.migration.revisions import ensure_migrated, head_revision
 from memctl.models import SCHEMA
 from memctl.models.ddl import KEEP_UPDATED_AT
-from memctl.models.embeddings import LIFECYCLE_REVISION
+from memctl.models.embeddings import LIFECYCLE_REVISION, ModelSpec, vector_problem
 from memctl.progress import Progress, no_progress
 from memctl.transfer.manifest import Export, ExportFile, check_against, read_export
 from memctl.transfer.plan import LoadPlan, load_plan, quote, stage_type, value
 from memctl.transfer.tables import TenantTable, tenant_tables
+
+SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # organizations' CHECK slug_format (memctl.models.tenancy)
 
 
 @dataclass
@@ -94,7 +97,17 @@ async def import_org(engine: AsyncEngine, directory: Path, *, as_org: str | None
     if revision != head_revision():
         raise SchemaNotReady(f"the database is at revision {revision}, head is {head_revision()}: run memctl "
                              "migrate before importing")
+    if as_org is not None and not SLUG.fullmatch(as_org):
+        raise ConfigError(f"--as-org {as_org[:70]!r} is not a slug: 1 to 63 lower-case letters, digits, '-' or '_', "
+                          "starting with a letter or digit (organizations' CHECK slug_format)")
     await require_all_rows(engine, "import")
+    async with engine.connect() as sa:
+        temp = (await sa.execute(text("SELECT has_database_privilege(current_database(), 'TEMP'), current_user, "
+                                      "current_database()"))).one()
+        if not temp[0]:
+            raise PrivilegeMissing(f'import stages rows in temporary tables, which role {temp[1]} may not create: an '
+                                   f'administrator runs GRANT TEMP ON DATABASE "{temp[2]}" TO "{temp[1]}"')
+        await sa.rollback()
     async with engine.connect() as sa:
         raw: asyncpg.Connection = (await sa.get_raw_connection()).driver_connection
         await register_codecs(raw)
@@ -125,14 +138,15 @@ async def _import(sa: AsyncConnection, raw: asyncpg.Connection, export: Export, 
         raise ConfigError(f"organisation {clash!r} exists in this database: an import never merges into or "
                           "duplicates an organisation (import --as-org NEW_SLUG for a second copy)")
     result = ImportResult(slug, org_id, source["slug"], revision, False, deferred=plan.deferred)
-    models = await _models(sa, export, result)
+    models, specs = await _models(sa, export, result)
     salt = org_id if as_org is not None else None
     fixed = {("organizations", "slug"): slug}
     staged: list[tuple[TenantTable, str]] = []
     for table in plan.tables:
         for i, f in enumerate(x for x in export.files if x.table == table.name):
             stage = f"memctl_stage_{table.name}_{i}"
-            rows = await _stage(raw, stage, table, f, batch_rows, progress, export)
+            rows = await _stage(raw, stage, table, f, batch_rows, progress, specs.get(f.model))
+            await _check_stage(raw, stage, table, f, plan, source["id"], export)
             cols = list(table.columns)
             exprs = []
             for c in cols:
@@ -154,9 +168,11 @@ async def _import(sa: AsyncConnection, raw: asyncpg.Connection, export: Export, 
     return result
 
 
-async def _models(sa: AsyncConnection, export: Export, result: ImportResult) -> dict[int, int]:
-    """source model id -> target model id, by name; the models the target lacks are registered."""
-    mapping = {}
+async def _models(sa: AsyncConnection, export: Export,
+                  result: ImportResult) -> tuple[dict[int, int], dict[str, ModelSpec]]:
+    """(source model id -> target model id, name -> target model), by name; the models the target
+    lacks are registered."""
+    mapping, specs = {}, {}
     for m in export.models:
         row = (await sa.execute(text(f"SELECT id, dim, distance FROM {SCHEMA}.embedding_models WHERE name = :n"),
                                 {"n": m["name"]})).mappings().first()
@@ -171,30 +187,63 @@ async def _models(sa: AsyncConnection, export: Export, result: ImportResult) -> 
                               f"{m['distance']}")
         else:
             mapping[int(m["id"])] = row["id"]
-    return mapping
+        specs[m["name"]] = await get_model(sa, m["name"])
+    return mapping, specs
 
 
 async def _stage(raw: asyncpg.Connection, stage: str, table: TenantTable, f: ExportFile, batch_rows: int,
-                 progress: Progress, export: Export) -> int:
-    """Copy file ``f`` into a new temporary table ``stage``; its row count."""
+                 progress: Progress, model: ModelSpec | None) -> int:
+    """Copy file ``f`` into a new temporary table ``stage``; its row count. Raises ConfigError when the
+    file's columns or types are not the table's, or a vector is one the model's index cannot hold."""
     await raw.execute(f"CREATE TEMPORARY TABLE {quote(stage)} ("
                       + ", ".join(f"{quote(c.name)} {stage_type(c)}" for c in table.columns) + ") ON COMMIT DROP")
-    dim = next((int(m["dim"]) for m in export.models if m["name"] == f.model), None)
+    dim = model.dim if model is not None else None
     names = [c.name for c in table.columns]
     rows = 0
     try:
         parquet = pq.ParquetFile(f.path)
+        found = parquet.schema_arrow
+        for c in table.columns:
+            if c.name not in found.names or found.field(c.name).type != c.arrow_type(dim):
+                got = found.field(c.name).type if c.name in found.names else "missing"
+                raise ConfigError(f"{f.name}: column {c.name} is {got}, table {table.name} needs {c.arrow_type(dim)}")
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
-            columns = [_pylist(batch.column(i), c.type == "vector", dim, f) for i, c in enumerate(table.columns)]
+            columns = [_pylist(batch.column(c.name), c.type == "vector", dim, f) for c in table.columns]
+            if model is not None and (problem := _vector_problem(model, batch, table)) is not None:
+                raise ConfigError(f"{f.name}: row {rows + problem[0][0]}'s vector {problem[1]}: nothing imported")
             records = list(zip(*columns, strict=True))
             await raw.copy_records_to_table(stage, records=records, columns=names)
             rows += len(records)
             progress(f.name, rows, f.rows)
-    except (pa.ArrowException, OSError, ValueError) as exc:
+    except (pa.ArrowException, OSError, ValueError, TypeError, KeyError, IndexError) as exc:
         raise ConfigError(f"{f.name} cannot be read as this table's rows ({type(exc).__name__}: {exc})") from None
     if rows != f.rows:
         raise ConfigError(f"{f.name} holds {rows} rows, its manifest entry says {f.rows}")
     return rows
+
+
+def _vector_problem(model: ModelSpec, batch: pa.RecordBatch, table: TenantTable):
+    column = next(c.name for c in table.columns if c.type == "vector")
+    values = batch.column(column)
+    matrix = values.flatten().to_numpy(zero_copy_only=False).reshape(len(values), model.dim)
+    return vector_problem(model, matrix)
+
+
+async def _check_stage(raw: asyncpg.Connection, stage: str, table: TenantTable, f: ExportFile, plan: LoadPlan,
+                       org_id: str, export: Export) -> None:
+    """Refuse (ConfigError) rows of another organisation, and model ids the manifest does not name
+    (for an embedding file: any other than its own model's)."""
+    other = await raw.fetchval(f"SELECT count(*) FROM {quote(stage)} WHERE {quote(table.key)}::uuid IS DISTINCT FROM "
+                               f"$1::uuid", org_id)
+    if other:
+        raise ConfigError(f"{f.name}: {other} rows belong to another organisation than the manifest's {org_id}")
+    allowed = [int(m["id"]) for m in export.models if f.model is None or m["name"] == f.model]
+    for column in sorted(plan.model_columns.get(table.name, ())):
+        bad = await raw.fetchval(f"SELECT min({quote(column)}) FROM {quote(stage)} WHERE {quote(column)} IS NOT NULL "
+                                 f"AND NOT ({quote(column)} = ANY($1::int[]))", allowed)
+        if bad is not None:
+            raise ConfigError(f"{f.name}: {column} {bad} is not the id the manifest gives "
+                              + (f"model {f.model!r}" if f.model else "any of its models"))
 
 
 def _pylist(column: pa.Array, vector: bool, dim: int | None, f: ExportFile) -> list:

@@ -21,6 +21,14 @@ from memctl.transfer.tables import TenantTable
 FORMAT = "memctl-export"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 64 * 2**20  # a manifest lists files and models: anything larger is not one
+
+
+def _int(value, what: str) -> int:
+    """``value`` if it is a JSON integer (not a float, string or boolean); ConfigError otherwise."""
+    if type(value) is not int:
+        raise ConfigError(f"the manifest's {what} must be an integer, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ def read_export(directory: Path) -> Export:
     if not directory.is_dir():
         raise ConfigError(f"{directory} is not a directory (an export made by memctl export)")
     path = directory / MANIFEST
+    if path.exists() and (not path.is_file() or path.stat().st_size > MAX_MANIFEST_BYTES):
+        raise ConfigError(f"{path} is not a regular file of at most {MAX_MANIFEST_BYTES // 2**20} MiB")
     try:
         doc = json.loads(path.read_text())
         if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
@@ -78,16 +88,22 @@ def read_export(directory: Path) -> Export:
             if sha256_of(file) != f["sha256"]:
                 raise ConfigError(f"{name} does not match its SHA-256 in the manifest: the file was changed "
                                   "or damaged after the export")
-            files.append(ExportFile(name, file, f["table"], f["model"], int(f["rows"]),
+            files.append(ExportFile(name, file, str(f["table"]), f["model"], _int(f["rows"], f"rows of {name}"),
                                     tuple((c["name"], c["pg_type"], bool(c["text"])) for c in f["columns"])))
         org = doc["organization"]
         organization = {"id": str(uuid.UUID(org["id"])), "slug": str(org["slug"]), "name": str(org["name"])}
-        models = [{"id": int(m["id"]), "name": str(m["name"]), "dim": int(m["dim"]), "distance": str(m["distance"]),
-                   "index_storage": str(m["index_storage"]), "hnsw_m": int(m["hnsw_m"]),
-                   "hnsw_ef_construction": int(m["hnsw_ef_construction"])} for m in doc["models"]]
+        models = [{"id": _int(m["id"], "model id"), "name": str(m["name"]), "dim": _int(m["dim"], "model dim"),
+                   "distance": str(m["distance"]), "index_storage": str(m["index_storage"]),
+                   "hnsw_m": _int(m["hnsw_m"], "hnsw_m"),
+                   "hnsw_ef_construction": _int(m["hnsw_ef_construction"], "hnsw_ef_construction")}
+                  for m in doc["models"]]
+        if len({m["id"] for m in models}) != len(models) or len({m["name"] for m in models}) != len(models):
+            raise ConfigError(f"{path} lists a model id or name twice")
         export = Export(directory, str(doc["revision"]), organization, models, files)
     except FileNotFoundError:
         raise ConfigError(f"{path} is missing: {directory} is not an export made by memctl export") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc.strerror or exc}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{path} is not a readable manifest ({type(exc).__name__}: {exc})") from None
     unlisted = sorted(p.name for p in directory.glob("*.parquet") if p.name not in doc["files"])
@@ -101,8 +117,9 @@ def check_against(export: Export, revision: str, tables: list[TenantTable]) -> N
     ``tables``: same revision, a file for every tenant table (one per model for the embedding
     tables), no table the database lacks, the same stored columns with the same SQL types."""
     if export.revision != revision:
-        raise ConfigError(f"the export is of schema revision {export.revision}, the database is at {revision}: "
-                          "export and import at the same revision (memctl migrate one of them)")
+        raise ConfigError(f"the export is of schema revision {export.revision}, this database is at {revision} "
+                          f"(head): import it into a database at revision {export.revision} with the memctl that "
+                          "made it, migrate that database to head, and export again")
     by_name = {t.name: t for t in tables}
     seen = {f.table for f in export.files}
     for t in tables:
@@ -117,3 +134,10 @@ def check_against(export: Export, revision: str, tables: list[TenantTable]) -> N
             raise ConfigError(f"{f.name}'s columns differ from table {f.table}'s in this database")
         if table.embeddings and f.model not in {m["name"] for m in export.models}:
             raise ConfigError(f"{f.name} holds model {f.model!r}, which the manifest's models do not list")
+    # export writes one file per (embedding table, model), empty or not: one missing is a lost file
+    have = {(f.table, f.model) for f in export.files}
+    for t in tables:
+        for m in export.models if t.embeddings else []:
+            if (t.name, m["name"]) not in have:
+                raise ConfigError(f"the export has no file of table {t.name} for model {m['name']!r}: it is "
+                                  "incomplete")

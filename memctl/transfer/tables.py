@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
+import pyarrow as pa
 
 from memctl.models import SCHEMA
 
@@ -15,6 +16,9 @@ from memctl.models import SCHEMA
 # PostgreSQL's own output, cast back on import) and the manifest records the type.
 NATIVE = {"bool", "int2", "int4", "int8", "float4", "float8", "text", "varchar", "timestamptz", "date"}
 EMBEDDING_TABLES = {"memory_embeddings", "consolidated_memory_embeddings"}
+_ARROW = {"bool": pa.bool_(), "int2": pa.int16(), "int4": pa.int32(), "int8": pa.int64(), "float4": pa.float32(),
+          "float8": pa.float64(), "text": pa.string(), "varchar": pa.string(),
+          "timestamptz": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
 
 _COLUMNS = """
 SELECT c.relname AS table, a.attname AS column, t.typname AS type, format_type(a.atttypid, a.atttypmod) AS pg_type,
@@ -42,6 +46,13 @@ class Column:
     def native(self) -> bool:
         """True when the value goes to Arrow as itself (else as its text form)."""
         return self.type in NATIVE
+
+    def arrow_type(self, dim: int | None = None) -> pa.DataType:
+        """Its type in an export's Parquet file: vectors as fixed-size lists of ``dim`` float32, native
+        types as themselves, every other type as a string (PostgreSQL's text form)."""
+        if self.type == "vector":
+            return pa.list_(pa.float32(), dim)
+        return _ARROW[self.type] if self.native else pa.string()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import shutil
 import uuid
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -22,6 +24,7 @@ from memctl.data.seed import seed
 from memctl.schema.verify import verify_schema
 from memctl.transfer.export import MANIFEST, export_org
 from memctl.transfer.importer import import_org
+from memctl.transfer.manifest import sha256_of
 from tests.conftest import url_arg
 from tests.tenant_rows import add_tenant_rows
 from tests.transfer.rich import enrich, row_hashes
@@ -142,7 +145,40 @@ async def test_a_damaged_or_foreign_export_is_refused_and_nothing_written(scratc
         doc["revision"] = "0012"
         (path / MANIFEST).write_text(json.dumps(doc))
 
+    def rewrite(path, name, change_table, change_entry=None):
+        """Rewrite one Parquet file and its manifest entry (rows, SHA-256): damage no checksum catches."""
+        doc = json.loads((path / MANIFEST).read_text())
+        table = change_table(pq.read_table(path / name))
+        pq.write_table(table, path / name)
+        entry = doc["files"][name]
+        entry["rows"], entry["sha256"] = table.num_rows, sha256_of(path / name)
+        (change_entry or (lambda d: None))(doc)
+        (path / MANIFEST).write_text(json.dumps(doc))
+
+    def manifest(change):
+        def apply(path):
+            doc = json.loads((path / MANIFEST).read_text())
+            change(doc)
+            (path / MANIFEST).write_text(json.dumps(doc))
+        return apply
+
+    def other_org(path):
+        rewrite(path, "projects.parquet", lambda t: t.set_column(
+            t.column_names.index("org_id"), "org_id", pa.array([str(uuid.uuid4())] * t.num_rows)))
+
+    def drop_embeddings(path):
+        (path / "memory_embeddings.model-0.parquet").unlink()
+        manifest(lambda d: d["files"].pop("memory_embeddings.model-0.parquet"))(path)
+
     cases = {
+        "swapped-model-id": (manifest(lambda d: d["models"][0].update(id=7)),
+                             "model_id 1 is not the id the manifest gives"),
+        "other-organisation": (other_org, "projects.parquet: 1 rows belong to another organisation"),
+        "column-missing": (lambda p: rewrite(p, "memories.parquet", lambda t: t.drop(["content"])),
+                           "memories.parquet: column content is missing"),
+        "embeddings-gone": (drop_embeddings, "no file of table memory_embeddings for model"),
+        "rows-not-int": (manifest(lambda d: d["files"]["users.parquet"].update(rows="1")),
+                         "rows of users.parquet must be an integer"),
         "corrupt": (flip_byte, "memories.parquet does not match its SHA-256"),
         "revision": (other_revision, "the export is of schema revision 0012"),
         "missing": (lambda p: (p / "memory_tags.parquet").unlink(), "memory_tags.parquet is missing"),
@@ -154,6 +190,9 @@ async def test_a_damaged_or_foreign_export_is_refused_and_nothing_written(scratc
         assert out.exit_code == 2 and message in out.stderr, (name, out.stderr)
         assert len(out.stderr.strip().splitlines()) <= 2, out.stderr  # one line (and the database's)
         assert await _total_rows(engine) == rows, name
+    out = await asyncio.to_thread(runner.invoke, app, ["import", str(good), "--as-org", "Bad Slug",
+                                                       "--database-url", url_arg(url)])
+    assert out.exit_code == 2 and "is not a slug" in out.stderr and await _total_rows(engine) == rows
     # a dry run does everything and keeps nothing
     out = await asyncio.to_thread(runner.invoke, app, ["import", str(good), "--as-org", "dry", "--dry-run", "--json",
                                                        "--database-url", url_arg(url)])
