@@ -9,7 +9,18 @@ import typer
 
 from memctl.cli import render
 from memctl.cli.common import confirm, finish, progress_bar, run_plain, run_with_engine
-from memctl.cli.options import BatchSize, Database, DryRun, Json, MaxRuntime, Yes, grouped, parse_duration
+from memctl.cli.options import (
+    BatchSize,
+    BuildMemoryBudget,
+    Database,
+    DryRun,
+    Json,
+    MaxRuntime,
+    Yes,
+    grouped,
+    parse_duration,
+    parse_size,
+)
 from memctl.errors import ExitCode
 
 BatchRows = Annotated[int, typer.Option("--batch-rows", metavar="N", min=1,
@@ -46,15 +57,18 @@ def import_cmd(
         "source (in the same database, say) untouched.")] = None,
     dry_run: DryRun = False,
     batch_rows: BatchRows = 10_000,
+    memory: BuildMemoryBudget = "1GB",
     json_: Json = False,
 ) -> None:
     """Load an export in one transaction, or refuse with one line and write nothing (checksums, schema
     revision, models by name, the organisation must not exist)."""
     from memctl.transfer.importer import import_org
 
+    budget = run_plain(lambda: parse_size("--memory", memory))
     with progress_bar(rate="rows") as progress:
         result = run_with_engine(db, lambda engine, _url: import_org(
-            engine, directory, as_org=as_org, dry_run=dry_run, batch_rows=batch_rows, progress=progress))
+            engine, directory, as_org=as_org, dry_run=dry_run, batch_rows=batch_rows, memory_budget=budget,
+            progress=progress))
     finish(result, as_json=json_)
 
 
