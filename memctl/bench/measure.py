@@ -8,21 +8,25 @@ import asyncpg
 import numpy as np
 
 from memctl.bench.truth import Truth
-from memctl.bench.types import DISTANCE_TOLERANCE, Stats
+from memctl.bench.types import DISTANCE_RTOL, Stats
 
 
-def recall(got: list, truth_ids: list[str], truth_dists: np.ndarray, k: int) -> tuple[float, float]:
-    """Recall@k of one query's rows ``got`` (records with ``memory_id`` and ``distance``): by id
-    overlap, and by distance (a row counts when within DISTANCE_TOLERANCE of the k-th exact
-    distance; ties are equivalent)."""
+def recall(got: list, truth_ids: list[str], truth_dists: np.ndarray, k: int) -> tuple[float, float, float]:
+    """Recall@k of one query's rows ``got`` (records with ``memory_id`` and ``distance``, in rank
+    order): by id overlap, by distance (a row counts when within float32 precision, DISTANCE_RTOL
+    relative, of the k-th exact distance: ties are equivalent), and NDCG@k with binary relevance
+    (a row is relevant when it is in the exact top-k; VectorDBBench's definition)."""
     expected = min(k, len(truth_ids))
     if expected == 0:
-        return 1.0, 1.0
-    by_id = len({str(r["memory_id"]) for r in got} & set(truth_ids[:k])) / expected
-    kth = truth_dists[expected - 1]
-    by_dist = min(sum(1 for r in got if r["distance"] is not None and r["distance"] <= kth + DISTANCE_TOLERANCE),
-                  expected) / expected
-    return by_id, by_dist
+        return 1.0, 1.0, 1.0
+    top = set(truth_ids[:k])
+    by_id = len({str(r["memory_id"]) for r in got} & top) / expected
+    kth = float(truth_dists[expected - 1])
+    limit = kth + DISTANCE_RTOL * max(abs(kth), 1e-30)
+    by_dist = min(sum(1 for r in got if r["distance"] is not None and r["distance"] <= limit), expected) / expected
+    dcg = sum(1.0 / np.log2(i + 2) for i, r in enumerate(got[:k]) if str(r["memory_id"]) in top)
+    ideal = sum(1.0 / np.log2(i + 2) for i in range(expected))
+    return by_id, by_dist, dcg / ideal
 
 
 def percentiles_ms(latencies_s: np.ndarray) -> tuple[float, float, float]:
@@ -43,16 +47,18 @@ async def measure(stmt: asyncpg.prepared_stmt.PreparedStatement, queries: np.nda
     lat = np.empty(n)
     by_id = np.empty(n)
     by_dist = np.empty(n)
+    ndcg = np.empty(n)
     short = 0
     start = time.perf_counter()
     for i, vec in enumerate(queries):
         t = time.perf_counter()
         got = await stmt.fetch(vec, *args)
         lat[i] = time.perf_counter() - t
-        by_id[i], by_dist[i] = recall(got, truth.ids[i], truth.dists[i], k)
+        by_id[i], by_dist[i], ndcg[i] = recall(got, truth.ids[i], truth.dists[i], k)
         short += len(got) < k
     wall = time.perf_counter() - start
     p50, p95, p99 = percentiles_ms(lat)
     return Stats(recall_mean=round(float(by_id.mean()), 4), recall_min=round(float(by_id.min()), 4),
                  recall_dist_mean=round(float(by_dist.mean()), 4), recall_dist_min=round(float(by_dist.min()), 4),
+                 ndcg_mean=round(float(ndcg.mean()), 4),
                  p50_ms=p50, p95_ms=p95, p99_ms=p99, qps=round(n / wall, 1), short_share=round(short / n, 4))

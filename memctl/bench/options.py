@@ -64,6 +64,14 @@ class BenchOptions:
     baseline_name: str | None = None
     max_recall_drop: float = DEFAULT_MAX_RECALL_DROP
     max_latency_growth: float = DEFAULT_MAX_LATENCY_GROWTH
+    repeat: int | None = None  # sweeps per ef_search; None: 3 with a baseline (noise-aware), else 1
+    min_recall: float | None = None
+    max_p95_ms: float | None = None
+
+    @property
+    def repeats(self) -> int:
+        """How many times each ef_search is measured (:attr:`repeat`, default 3 against a baseline)."""
+        return self.repeat if self.repeat is not None else (3 if self.baseline is not None else 1)
 
     def check(self) -> None:
         """Raise ConfigError for values no run can use."""
@@ -79,3 +87,9 @@ class BenchOptions:
             raise ConfigError("--filters measures organisation groups of every size; it cannot be combined with --org")
         if self.window_s <= 0 or self.warmup_s < 0:
             raise ConfigError("--window must be positive and --warmup not negative")
+        if self.repeat is not None and not 1 <= self.repeat <= 100:
+            raise ConfigError("--repeat must be between 1 and 100")
+        if self.min_recall is not None and not 0 < self.min_recall <= 1:
+            raise ConfigError("--min-recall must be in (0, 1]")
+        if self.max_p95_ms is not None and self.max_p95_ms <= 0:
+            raise ConfigError("--max-p95-ms must be positive")

@@ -18,7 +18,7 @@ from pgvector.asyncpg import register_vector
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memctl.bench.baseline import compare
+from memctl.bench.baseline import combine, compare, fingerprint_changes, slo_check
 from memctl.bench.build import build_bench, combos
 from memctl.bench.concurrency import concurrency_bench
 from memctl.bench.filtered import filtered_bench
@@ -37,7 +37,7 @@ from memctl.bench.sql import (
     where,
 )
 from memctl.bench.truth import Truth, as_matrix, exact_top_k
-from memctl.bench.types import SCHEMA_VERSION, BenchResult, PlanCheck, SweepPoint, TargetHit, WarmCold
+from memctl.bench.types import SCHEMA_VERSION, BenchResult, PlanCheck, TargetHit, WarmCold
 from memctl.data import registry
 from memctl.db.engine import asyncpg_dsn
 from memctl.db.names import checked
@@ -110,7 +110,10 @@ async def bench_hnsw(engine: AsyncEngine, options: BenchOptions | None = None,
             result = await _run(conn, asyncpg_dsn(engine.url), target, opts, progress)
     if opts.baseline is not None and result.valid:
         result.regressions = compare(result, opts.baseline, opts.max_recall_drop, opts.max_latency_growth)
+        result.fingerprint_changes = fingerprint_changes(result, opts.baseline)
         result.baseline = opts.baseline_name
+    if (opts.min_recall is not None or opts.max_p95_ms is not None) and result.valid:
+        result.slo = slo_check(result, opts.min_recall, opts.max_p95_ms)
     result.elapsed_s = round(time.perf_counter() - started, 1)
     return result
 
@@ -187,8 +190,9 @@ async def _sweep(conn: asyncpg.Connection, t: Target, truth: Truth, opts: BenchO
                                     f"at ef_search={ef}: {summary(ef_plan)}", result.plan.truth_plan)
             result.points = []
             return False
-        stats = await measure(stmt, t.queries, t.sql.args, truth, opts.k, warmup=WARMUP_QUERIES)
-        result.points.append(SweepPoint(ef_search=int(ef), **vars(stats)))
+        runs = [await measure(stmt, t.queries, t.sql.args, truth, opts.k, warmup=WARMUP_QUERIES)
+                for _ in range(opts.repeats)]
+        result.points.append(combine(int(ef), runs))
         progress("sweep", j + 1, len(opts.ef_search))
     by_ef = sorted(result.points, key=lambda p: p.ef_search)
     result.targets = [TargetHit(target, next((p.ef_search for p in by_ef if p.recall_mean >= target), None))

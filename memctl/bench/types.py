@@ -2,18 +2,21 @@
 
 Latencies are client round trips in milliseconds, QPS is queries per second, sizes are bytes.
 Recall@k is reported two ways: by id overlap with the exact top-k, and by distance, where a
-returned row counts when its distance is within ``DISTANCE_TOLERANCE`` of the k-th exact
-distance (ann-benchmarks' tie-tolerant recall: rows at equal distance are interchangeable).
+returned row counts when its distance is within float32 precision of the k-th exact distance
+(``DISTANCE_RTOL`` relative: ann-benchmarks' tie-tolerant recall, rows at equal distance are
+interchangeable; an absolute 1e-3 counted 233 of 1,000 real queries' near misses as ties, issue 15).
+NDCG@k (binary relevance: in the exact top-k or not) beside it, as VectorDBBench reports.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 3  # version of the JSON written by --output; bump on an incompatible change
-# Versions whose ``points`` a baseline comparison can read (3 renamed seconds fields to *_s only).
-READABLE_VERSIONS = (2, 3)
-DISTANCE_TOLERANCE = 1e-3
+SCHEMA_VERSION = 4  # version of the JSON written by --output; bump on an incompatible change
+# Versions whose ``points`` a baseline comparison can read (3 renamed seconds fields to *_s only; 4 added
+# ndcg_mean, p95_runs and noise to the points).
+READABLE_VERSIONS = (2, 3, 4)
+DISTANCE_RTOL = 8 * 1.1920929e-07  # eight float32 ulps (numpy.finfo(float32).eps), relative to the k-th distance
 
 
 @dataclass
@@ -75,6 +78,7 @@ class Stats:
     recall_min: float
     recall_dist_mean: float
     recall_dist_min: float
+    ndcg_mean: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -84,9 +88,13 @@ class Stats:
 
 @dataclass(frozen=True)
 class SweepPoint(Stats):
-    """:class:`Stats` at one ``hnsw.ef_search``, on one connection."""
+    """:class:`Stats` at one ``hnsw.ef_search``, on one connection. With ``--repeat`` > 1 the latencies
+    and QPS are the medians of the repeats, ``p95_runs`` each repeat's p95 (ms) and ``noise`` their
+    spread, (max - min) / median: what a baseline comparison allows for."""
 
     ef_search: int
+    p95_runs: tuple[float, ...] = ()
+    noise: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -195,7 +203,8 @@ class RawComparison:
 
 @dataclass(frozen=True)
 class Regression:
-    """A measurement worse than the baseline by more than its limit."""
+    """A measurement worse than the baseline by more than its limit (for p95: the larger of
+    --max-latency-growth and twice the measured ``noise`` of either run)."""
 
     metric: str
     ef_search: int
@@ -203,6 +212,18 @@ class Regression:
     current: float
     change: float
     limit: float
+    noise: float = 0.0
+
+
+@dataclass(frozen=True)
+class SloCheck:
+    """--min-recall / --max-p95-ms: the smallest ef_search meeting both (``met_at``; None: none does)
+    and, per ef_search, what it missed."""
+
+    min_recall: float | None
+    max_p95_ms: float | None
+    met_at: int | None
+    misses: list[str]
 
 
 @dataclass
@@ -231,6 +252,8 @@ class BenchResult:
     raw: RawComparison | None = None
     regressions: list[Regression] = field(default_factory=list)
     baseline: str | None = None
+    fingerprint_changes: list[str] = field(default_factory=list)
+    slo: SloCheck | None = None
     elapsed_s: float = 0.0
 
     @property
@@ -240,8 +263,8 @@ class BenchResult:
 
     @property
     def ok(self) -> bool:
-        """True when valid and nothing regressed against the baseline."""
-        return self.valid and not self.regressions
+        """True when valid, nothing regressed against the baseline and the SLO (if any) is met."""
+        return self.valid and not self.regressions and (self.slo is None or self.slo.met_at is not None)
 
     def point(self, ef_search: int) -> SweepPoint | None:
         """The sweep point at ``ef_search``, if measured."""

@@ -20,6 +20,7 @@ from memctl.bench.options import (
     DEFAULT_TARGETS,
     BenchOptions,
 )
+from memctl.cli import render
 from memctl.cli.common import finish, progress_bar, run_plain, run_with_engine
 from memctl.cli.options import Csv, Database, Json, Model, grouped, parse_list
 
@@ -82,6 +83,16 @@ class BenchArgs:
         "--max-recall-drop", help="Allowed drop of recall@k at any ef_search.")] = DEFAULT_MAX_RECALL_DROP
     max_latency_growth: Annotated[float, typer.Option(
         "--max-latency-growth", help="Allowed relative growth of p95 (0.2 = 20 %).")] = DEFAULT_MAX_LATENCY_GROWTH
+    repeat: Annotated[int | None, typer.Option(
+        "--repeat", metavar="N", show_default=False, help="Measure each ef_search N times; latencies are the "
+        "medians and their spread is the noise a --baseline comparison allows for (default: 3 with --baseline, "
+        "else 1).")] = None
+    min_recall: Annotated[float | None, typer.Option(
+        "--min-recall", metavar="R", show_default=False, help="SLO: exit 1 unless some ef_search reaches this "
+        "recall@k (with --max-p95-ms: both at once); names each ef_search's miss.")] = None
+    max_p95_ms: Annotated[float | None, typer.Option(
+        "--max-p95-ms", metavar="MS", show_default=False, help="SLO: exit 1 unless some ef_search keeps p95 at or "
+        "under this (with --min-recall: both at once).")] = None
     model: Model = None
 
     def options(self) -> BenchOptions:
@@ -103,7 +114,8 @@ class BenchArgs:
             maintenance_work_mem=self.maintenance_work_mem, parallel_workers=self.parallel_workers,
             baseline=load_baseline(self.baseline) if self.baseline is not None else None,
             baseline_name=str(self.baseline) if self.baseline is not None else None,
-            max_recall_drop=self.max_recall_drop, max_latency_growth=self.max_latency_growth)
+            max_recall_drop=self.max_recall_drop, max_latency_growth=self.max_latency_growth, repeat=self.repeat,
+            min_recall=self.min_recall, max_p95_ms=self.max_p95_ms)
         opts.check()
         return opts
 
@@ -133,4 +145,6 @@ def bench_cmd(
         run_plain(lambda: save_result(result, output))
     if plot is not None and result.valid:
         run_plain(lambda: plot_recall_qps(result, plot))
+    if result.slo is not None and result.slo.met_at is None:
+        render.error("SLO missed at every ef_search: " + "; ".join(result.slo.misses))
     finish(result, result.ok, as_json=json_, as_csv=csv_)

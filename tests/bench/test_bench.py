@@ -30,7 +30,7 @@ def queries(dataset_path):
 async def test_sweep_fingerprint_targets_and_warm_cold(seeded, queries, tmp_path):
     result = await bench_hnsw(seeded, BenchOptions(queries=queries, num_queries=100, ef_search=(10, 40, 320),
                                                    cache_dir=tmp_path))
-    assert result.valid and result.plan.ok and result.schema_version == 3
+    assert result.valid and result.plan.ok and result.schema_version == 4
     assert INDEX in result.plan.approximate_plan and INDEX not in result.plan.truth_plan
     assert [p.ef_search for p in result.points] == [10, 40, 320]
     at40 = result.point(40)
@@ -68,10 +68,16 @@ def test_recall_by_distance_tolerates_ties():
     def rows(*pairs):  # as the search statement returns them
         return [{"memory_id": i, "distance": d} for i, d in pairs]
 
-    got = rows(("a", 0.1), ("b", 0.2), ("x", 0.3000001))  # x ties with c
-    by_id, by_dist = recall(got, truth_ids, truth_d, 3)
+    got = rows(("a", 0.1), ("b", 0.2), ("x", 0.3000001))  # x ties with c (within float32 precision)
+    by_id, by_dist, ndcg = recall(got, truth_ids, truth_d, 3)
     assert by_id == pytest.approx(2 / 3) and by_dist == 1.0
-    assert recall(rows(("a", 0.1), ("y", 0.35)), truth_ids, truth_d, 3) == (pytest.approx(1 / 3), pytest.approx(1 / 3))
+    assert ndcg == pytest.approx((1 + 1 / np.log2(3)) / (1 + 1 / np.log2(3) + 0.5))
+    assert recall(rows(("a", 0.1), ("y", 0.35)), truth_ids, truth_d, 3)[:2] == (pytest.approx(1 / 3),
+                                                                                pytest.approx(1 / 3))
+    # 5e-4 beyond the k-th distance is a near miss, not a tie (an absolute 1e-3 counted it: issue 15)
+    assert recall(rows(("a", 0.1), ("b", 0.2), ("x", 0.3005)), truth_ids, truth_d, 3)[1] == pytest.approx(2 / 3)
+    # the right rows in the wrong order: full recall, NDCG below 1
+    assert recall(rows(("x", 0.05), ("a", 0.1), ("b", 0.2)), truth_ids, truth_d, 3)[2] < 1.0
 
 
 async def test_truth_is_cached_per_data_snapshot_and_numpy_agrees(seeded, queries, tmp_path):
