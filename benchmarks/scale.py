@@ -5,8 +5,8 @@
 
 Never run by the test suite or CI: at 1M rows it takes the better part of an hour on 2 cores. For
 each size, in a scratch database (``memctl_bench_scale``, dropped and recreated, migrated to head),
-each step runs as its own ``memctl ... --json`` child process, whose wall time and peak RSS (the
-kernel's ``ru_maxrss`` from ``os.wait4``) are recorded:
+each step runs as its own ``memctl ... --json`` child process, whose wall time and own peak RSS
+(``benchmarks/rss.py``) are recorded:
 
 - ``seed --synthetic N --orgs 10 --memory M``: its load and index-build seconds (from its JSON) and
   the process's peak RSS (target: under 400 MB at 1M: rows stream batch by batch);
@@ -30,12 +30,10 @@ import argparse
 import asyncio
 import json
 import math
-import os
-import subprocess
 import sys
-import tempfile
 import time
 
+from rss import run_memctl  # benchmarks/rss.py, beside this script
 from sqlalchemy import text
 
 from memctl.config import Settings
@@ -65,18 +63,11 @@ async def _scratch(base):
 
 
 def _child(args: list[str], url: str) -> tuple[dict, float, float, int]:
-    """``memctl ARGS --json --database-url URL``: (JSON document, wall s, peak RSS MB, exit code)."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "memctl", *args, "--json", "--database-url", url],
-                                stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if code not in (0, 1):
-            raise SystemExit(f"memctl {' '.join(args)} failed ({code}): {err.read().decode()[-800:]}")
-        return json.loads(out.read()), time.perf_counter() - started, usage.ru_maxrss / 1024, code
+    """``memctl ARGS --json --database-url URL``: (JSON document, wall s, its own peak RSS MB, exit code)."""
+    doc, wall, rss, code, err = run_memctl([*args, "--database-url", url])
+    if code not in (0, 1):
+        raise SystemExit(f"memctl {' '.join(args)} failed ({code}): {err[-800:]}")
+    return doc, wall, rss, code
 
 
 async def _expire_tenth(url) -> int:

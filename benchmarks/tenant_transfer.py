@@ -3,9 +3,8 @@
     python benchmarks/tenant_transfer.py [--memories 200000] [--database-url URL] [--no-import] [--json]
 
 In a scratch database (``memctl_bench_transfer``, dropped and recreated; on the embedded server unless
-a URL is given) ``--memories`` synthetic memories are seeded into one organisation (seed holds them
-all in memory: that is seed's cost, not export's). Then, each in a child process whose peak RSS is
-read from the kernel (``os.wait4``'s ``ru_maxrss``):
+a URL is given) ``--memories`` synthetic memories are seeded into one organisation (streamed). Then,
+each in a child process whose own peak RSS is read from the kernel (``benchmarks/rss.py``):
 
 - ``memctl export --org seed-org-01``: target peak RSS under 300 MB at 200,000 memories (issue 14),
   whatever the size (it streams in batches of ``--batch-rows``);
@@ -21,18 +20,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from rss import run_memctl  # benchmarks/rss.py, beside this script
 from sqlalchemy import text
 
 from memctl.config import Settings
-from memctl.data.datasets import synthetic
+from memctl.data.datasets import SyntheticRows
 from memctl.data.seed import seed
 from memctl.db.engine import make_engine, resolve_url
 from memctl.migration import runner
@@ -58,17 +55,11 @@ async def _scratch(url, name):
 
 
 def _child(args: list[str]) -> tuple[dict, float, float]:
-    """Run ``memctl ARGS --json``; (its JSON document, wall seconds, peak RSS in MB)."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "memctl", *args, "--json"], stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # reaped here, so its own rusage (not all children's)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if proc.returncode != 0:
-            raise SystemExit(f"memctl {args[0]} failed ({proc.returncode}): {err.read().decode()[-500:]}")
-        return json.loads(out.read()), time.perf_counter() - started, usage.ru_maxrss / 1024  # kB on Linux
+    """Run ``memctl ARGS --json``; (its JSON document, wall seconds, its own peak RSS in MB)."""
+    doc, wall, rss, code, err = run_memctl(args)
+    if code != 0:
+        raise SystemExit(f"memctl {args[0]} failed ({code}): {err[-500:]}")
+    return doc, wall, rss
 
 
 async def main(memories: int, database_url: str | None, batch_rows: int, do_import: bool) -> dict:
@@ -77,7 +68,7 @@ async def main(memories: int, database_url: str | None, batch_rows: int, do_impo
     engine = make_engine(source)
     try:
         started = time.perf_counter()
-        seeded = await seed(engine, synthetic(memories), orgs=1, agents=2)
+        seeded = await seed(engine, SyntheticRows(memories), orgs=1, agents=2)
         seed_s = time.perf_counter() - started
     finally:
         await engine.dispose()

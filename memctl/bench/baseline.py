@@ -4,8 +4,9 @@ gates (--min-recall, --max-p95-ms).
 Latency is noisy: two identical back-to-back runs differed by +37 % and +44 % in p95 here (issue 15).
 So against a baseline each ef_search is measured ``--repeat`` times (3 by default), the medians are
 compared, and p95 may grow by the larger of --max-latency-growth and twice the spread measured in
-either run ((max - min) / median of the repeats' p95): a change the runs' own noise explains is not a
-regression. Recall does not depend on timing and is compared as it is.
+either run ((max - min) / median of the repeats' p95), and by more than MIN_LATENCY_CHANGE_MS (0.25 ms,
+scheduler jitter): a change the runs' own noise explains is not a regression. Recall does not depend
+on timing and is compared as it is.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from memctl.bench.options import DEFAULT_MAX_LATENCY_GROWTH, DEFAULT_MAX_RECALL_DROP
+from memctl.bench.options import DEFAULT_MAX_LATENCY_GROWTH, DEFAULT_MAX_RECALL_DROP, MIN_LATENCY_CHANGE_MS
 from memctl.bench.types import READABLE_VERSIONS, BenchResult, Regression, SloCheck, Stats, SweepPoint
 from memctl.errors import ConfigError
 
@@ -75,7 +76,7 @@ def compare(result: BenchResult, baseline: dict[str, Any], max_recall_drop: floa
             growth = (new.p95_ms - old["p95_ms"]) / old["p95_ms"]
             noise = max(float(old.get("noise", 0.0)), new.noise)
             limit = max(max_latency_growth, 2 * noise)
-            if growth > limit:
+            if growth > limit and new.p95_ms - old["p95_ms"] > MIN_LATENCY_CHANGE_MS:
                 out.append(Regression("p95_ms", new.ef_search, old["p95_ms"], new.p95_ms, round(growth, 4),
                                       round(limit, 4), noise))
     return out

@@ -22,6 +22,8 @@ REFERENCE_EF = 40  # pgvector's default hnsw.ef_search: warm/cold, filtered, con
 DEFAULT_MAX_SCAN_TUPLES = (1000, 20000)  # 20000 is pgvector's default hnsw.max_scan_tuples
 DEFAULT_MAX_RECALL_DROP = 0.01  # --baseline: absolute drop of recall@k
 DEFAULT_MAX_LATENCY_GROWTH = 0.20  # --baseline: relative growth of p95
+# A p95 change smaller than this is scheduler jitter on a shared machine, whatever its share (ms).
+MIN_LATENCY_CHANGE_MS = 0.25
 TRUTH_SOURCES = ("database", "numpy")
 
 

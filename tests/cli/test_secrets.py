@@ -56,6 +56,7 @@ RUNS: dict[tuple[str, ...], list[str]] = {
     ("export",): ["--org", "seed-org-01", "--output", str(_EXPORT), "--json"],
     ("import",): [str(_EXPORT), "--as-org", "canary-copy", "--dry-run", "--json"],
     ("erase",): ["--org", "seed-org-02", "--dry-run", "--json"],
+    ("stats",): ["--json"],
     ("db", "start"): ["--json"],
     ("db", "status"): ["--json"],
     ("db", "url"): [],

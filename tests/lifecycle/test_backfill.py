@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import sys
+import time
 from pathlib import Path
 
 import asyncpg
@@ -61,6 +62,11 @@ async def test_backfill_killed_five_times_then_resumed(scratch_migrated, dataset
             "--database-url", url_arg(url), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": str(ROOT)})
         await asyncio.sleep(rng.uniform(1.0, 3.0))
+        before = seen[-1] if seen else 0
+        deadline = time.monotonic() + 60  # on a busy machine start-up takes longer: kill once it has written
+        while proc.returncode is None and time.monotonic() < deadline and await scalar(
+                engine, "SELECT count(*) FROM agent_memory.memory_embeddings WHERE model_id = :m", m=e5.id) == before:
+            await asyncio.sleep(0.05)
         if proc.returncode is None:
             proc.send_signal(signal.SIGKILL)
         await proc.wait()
