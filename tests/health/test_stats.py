@@ -49,8 +49,6 @@ async def test_stats_report_prometheus_file_and_thresholds(scratch_migrated, dat
         await conn.execute(text("UPDATE agent_memory.memories SET content = content || ' (edited)' WHERE id = (SELECT "
                                 "id FROM agent_memory.memories WHERE deleted_at IS NULL AND status = 'active' "
                                 "ORDER BY id LIMIT 1)"))
-        await conn.execute(text("DELETE FROM agent_memory.memories WHERE id IN (SELECT id FROM agent_memory.memories "
-                                "WHERE deleted_at IS NULL AND status = 'active' ORDER BY id DESC LIMIT 250)"))
     prom = tmp_path / "memctl.prom"
     args = ["stats", "--json", "--prometheus", str(prom), "--database-url", url_arg(url)]
     out = await asyncio.to_thread(runner.invoke, app, args)
@@ -95,7 +93,11 @@ async def test_stats_report_prometheus_file_and_thresholds(scratch_migrated, dat
                                 "'failed', 'boom')"))
     out = await cli("--max-maintain-age", "1h")
     assert out.exit_code == 1 and "maintain task purge has never succeeded (last: failed)" in out.stderr
-    # dead tuples (the 250 memories deleted above), once the statistics reach pg_stat_user_tables
+    # dead tuples (250 memories deleted now: maintain vacuum above cleaned the earlier ones), once the
+    # statistics reach pg_stat_user_tables
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM agent_memory.memories WHERE id IN (SELECT id FROM agent_memory.memories "
+                                "WHERE deleted_at IS NULL AND status = 'active' ORDER BY id DESC LIMIT 250)"))
     for _ in range(50):
         if (await _scalar(engine, "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'memories' "
                                   "AND schemaname = 'agent_memory'") or 0) >= 250:
