@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import text
+from scratch import scratch_database  # benchmarks/scratch.py
 
 from memctl.bench.run import BenchOptions, bench_hnsw
 from memctl.config import Settings
@@ -49,18 +49,8 @@ E5 = "intfloat/multilingual-e5-small"
 DB = "memctl_bench_models"
 
 
-async def _scratch(url):
-    admin = make_engine(url)
-    async with admin.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
-        await conn.execute(text(f"CREATE DATABASE {DB}"))
-    await admin.dispose()
-    return url.set(database=DB)
-
-
 async def main(limit: int, database_url: str | None, m: int, ef_construction: int, rounds: int) -> dict:
-    url = await _scratch(resolve_url(Settings.resolve(database_url)))
+    url = await scratch_database(resolve_url(Settings.resolve(database_url)), DB, migrate=False)
     engine = make_engine(url)
     try:
         await runner.upgrade(engine, "head")

@@ -34,32 +34,16 @@ import sys
 import time
 
 from rss import run_memctl  # benchmarks/rss.py, beside this script
+from scratch import scratch_database  # benchmarks/scratch.py
 from sqlalchemy import text
 
 from memctl.config import Settings
 from memctl.data.registry import create_index, drop_index, get_model
 from memctl.db.build_memory import graph_bytes, maintenance_work_mem_for
 from memctl.db.engine import make_engine, resolve_url
-from memctl.migration import runner
 
 DB = "memctl_bench_scale"
 SEED_RSS_LIMIT_MB = 400
-
-
-async def _scratch(base):
-    admin = make_engine(base)
-    async with admin.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
-        await conn.execute(text(f"CREATE DATABASE {DB}"))
-    await admin.dispose()
-    url = base.set(database=DB)
-    engine = make_engine(url)
-    try:
-        await runner.upgrade(engine, "head")
-    finally:
-        await engine.dispose()
-    return url
 
 
 def _child(args: list[str], url: str) -> tuple[dict, float, float, int]:
@@ -82,7 +66,7 @@ async def _expire_tenth(url) -> int:
 
 
 async def one_size(base, n: int, orgs: int, memory: str) -> dict:
-    url = await _scratch(base)
+    url = await scratch_database(base, DB)
     u = url.render_as_string(hide_password=False)
     steps: dict[str, dict] = {}
     doc, wall, rss, _ = _child(["seed", "--synthetic", str(n), "--orgs", str(orgs), "--memory", memory], u)
@@ -123,7 +107,7 @@ def growth(results: list[dict]) -> dict[str, str]:
 
 async def build_compare(base, n: int, memory_budget: int) -> dict:
     """Seed n rows, then build the HNSW index with 512MB and with the sized memory, same rows."""
-    url = await _scratch(base)
+    url = await scratch_database(base, DB)
     _child(["seed", "--synthetic", str(n), "--orgs", "10", "--memory", "64MB"], url.render_as_string(
         hide_password=False))
     engine = make_engine(url)

@@ -26,32 +26,15 @@ import time
 from pathlib import Path
 
 from rss import run_memctl  # benchmarks/rss.py, beside this script
-from sqlalchemy import text
+from scratch import scratch_database  # benchmarks/scratch.py
 
 from memctl.config import Settings
 from memctl.data.datasets import SyntheticRows
 from memctl.data.seed import seed
 from memctl.db.engine import make_engine, resolve_url
-from memctl.migration import runner
 
 SOURCE, TARGET = "memctl_bench_transfer", "memctl_bench_transfer_target"
 RSS_LIMIT_MB = 300
-
-
-async def _scratch(url, name):
-    admin = make_engine(url)
-    async with admin.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    await admin.dispose()
-    scratch = url.set(database=name)
-    engine = make_engine(scratch)
-    try:
-        await runner.upgrade(engine, "head")
-    finally:
-        await engine.dispose()
-    return scratch
 
 
 def _child(args: list[str]) -> tuple[dict, float, float]:
@@ -64,7 +47,7 @@ def _child(args: list[str]) -> tuple[dict, float, float]:
 
 async def main(memories: int, database_url: str | None, batch_rows: int, do_import: bool) -> dict:
     base = resolve_url(Settings.resolve(database_url))
-    source = await _scratch(base, SOURCE)
+    source = await scratch_database(base, SOURCE)
     engine = make_engine(source)
     try:
         started = time.perf_counter()
@@ -84,7 +67,7 @@ async def main(memories: int, database_url: str | None, batch_rows: int, do_impo
                             "peak_rss_mb": round(rss, 1), "bytes": size, "target_rss_mb": RSS_LIMIT_MB,
                             "met": rss < RSS_LIMIT_MB}
         if do_import:
-            target = await _scratch(base, TARGET)
+            target = await scratch_database(base, TARGET)
             doc, wall, rss = _child(["import", str(out), "--batch-rows", str(batch_rows), "--database-url",
                                      target.render_as_string(hide_password=False)])
             report["import"] = {"rows": doc["rows"], "seconds": round(wall, 1), "rows_per_s": round(doc["rows"] / wall),
