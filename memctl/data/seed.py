@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
 from sqlalchemy import text
@@ -209,6 +210,30 @@ SELECT s.org_id, s.id, $1, $2, s.embedding, ins.content_hash, true FROM seed_sta
 """
 
 
+MEMORY_COLUMNS = STAGE_COLUMNS[:-1]
+EMBEDDING_COLUMNS = ["org_id", "memory_id", "model_id", "dim", "embedding", "content_hash", "searchable"]
+
+
+async def _copy_direct(raw, records: list[tuple], model: ModelSpec) -> bool:
+    """COPY a batch straight into memories and memory_embeddings, inside a savepoint; False (nothing
+    kept) when a row conflicts with one already there (the dedup index), so the caller takes the
+    staging path, which skips duplicates. Only into tables that were empty when the run began (there
+    the only conflicts are duplicates within the dataset) and for a role row-level security does not
+    apply to. About 1.5x faster than staging (issue 15:
+    seed against a raw COPY into the schema, ``benchmarks/seed_speed.py``)."""
+    embeddings = [(r[0], r[1], model.id, model.dim, r[-1], hashlib.sha256(r[10].encode()).hexdigest(), True)
+                  for r in records]  # content_hash = sha256_hex(content): the hex SHA-256 of its UTF-8
+    try:
+        async with raw.transaction():
+            await raw.copy_records_to_table("memories", schema_name=SCHEMA, records=[r[:-1] for r in records],
+                                            columns=MEMORY_COLUMNS)
+            await raw.copy_records_to_table("memory_embeddings", schema_name=SCHEMA, records=embeddings,
+                                            columns=EMBEDDING_COLUMNS)
+    except asyncpg.UniqueViolationError:
+        return False
+    return True
+
+
 async def seed(engine: AsyncEngine, ds: Dataset | SyntheticRows, *, orgs: int = 3, agents: int = 2,
                skew: bool = False, batch_size: int = 5000, seed_value: int = 0, model: str | None = None,
                memory_budget: int = DEFAULT_MEMORY_BUDGET, parallel_workers: int | None = None,
@@ -252,13 +277,20 @@ async def seed(engine: AsyncEngine, ds: Dataset | SyntheticRows, *, orgs: int = 
                 "session_id uuid, project_id uuid, tier text, category text, source text, origin text, "
                 "content text, embedding vector) ON COMMIT DROP")
             inserted = done = 0
+            # COPY into a table with row-level security is refused to roles it applies to (PostgreSQL docs,
+            # COPY): straight in only for a superuser or BYPASSRLS role; memctl_admin members stage.
+            direct = rebuild and await raw.fetchval(
+                "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
             for batch in ds.batches(batch_size):
                 _check_vectors(spec, batch, done)
                 records = _assign(batch, tenants, skew, seed_value)
-                await raw.copy_records_to_table("seed_stage", records=records, columns=STAGE_COLUMNS)
-                status = await raw.execute(_INSERT, spec.id, spec.dim)
-                inserted += int(status.split()[-1])
-                await raw.execute("TRUNCATE seed_stage")
+                if direct and await _copy_direct(raw, records, spec):
+                    inserted += len(records)
+                else:
+                    await raw.copy_records_to_table("seed_stage", records=records, columns=STAGE_COLUMNS)
+                    status = await raw.execute(_INSERT, spec.id, spec.dim)
+                    inserted += int(status.split()[-1])
+                    await raw.execute("TRUNCATE seed_stage")
                 done += len(records)
                 progress("load", done, len(ds))
             load_s = time.perf_counter() - t0

@@ -160,3 +160,20 @@ async def test_seed_into_a_live_database_never_blocks_a_search(scratch_migrated,
     assert seed_seen >= 10 and probes >= 10, (seed_seen, probes)
     assert blocked_by_seed == []
     assert result.memories_inserted == 20000 and result.index_s == 0  # no rebuild into a live table
+
+
+async def test_seed_into_empty_tables_copies_directly_and_falls_back_on_a_duplicate(scratch_migrated, dataset_path):
+    """Into empty tables seed COPYs straight into memories and memory_embeddings (a superuser here); a
+    batch holding a text twice conflicts with itself and goes through staging, which skips the duplicate.
+    The embeddings' content_hash, computed in Python on this path, equals the server's sha256_hex."""
+    from memctl.data.checks import check_constraints
+
+    engine, _ = scratch_migrated
+    ds = load_npz(dataset_path, limit=300)
+    ds = Dataset([*ds.texts, ds.texts[0]], np.vstack([ds.embeddings, ds.embeddings[:1]]), ds.model, ds.source)
+    result = await seed(engine, ds, orgs=2, agents=1, batch_size=100)
+    assert result.rows == 301 and result.memories_inserted == 300 and result.duplicates_skipped == 1
+    assert await _count(engine, "SELECT count(*) FROM agent_memory.memory_embeddings e JOIN agent_memory.memories m "
+                                "ON m.org_id = e.org_id AND m.id = e.memory_id AND m.content_hash = e.content_hash") \
+        == 300
+    assert (await check_constraints(engine)).violations == []
