@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import time
 import uuid
@@ -32,6 +31,7 @@ from memctl.data import registry
 from memctl.data.datasets import SyntheticRows
 from memctl.data.seed import _ensure_tenants, seed
 from memctl.db.engine import make_engine, register_codecs, resolve_url
+from memctl.models.embeddings import content_hash
 
 TARGET = 0.8
 
@@ -55,8 +55,7 @@ async def raw_copy(url, rows: SyntheticRows, batch: int) -> float:
                         t = tenants[i % len(tenants)]
                         mid = uuid.uuid4()
                         mems.append((t.org_id, mid, t.agents[0], "task", "factual", content))
-                        embs.append((t.org_id, mid, model.id, model.dim, vec,
-                                     hashlib.sha256(content.encode()).hexdigest(), True))
+                        embs.append((t.org_id, mid, model.id, model.dim, vec, content_hash(content), True))
                     await raw.copy_records_to_table("memories", schema_name="agent_memory", records=mems, columns=[
                         "org_id", "id", "agent_id", "tier", "category", "content"])
                     await raw.copy_records_to_table("memory_embeddings", schema_name="agent_memory", records=embs,

@@ -30,7 +30,7 @@ from memctl.db.privileges import require_all_rows
 from memctl.errors import ConfigError, DatasetError, ModelUnavailable, NotFound
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA, ModelSpec
-from memctl.models.embeddings import LIFECYCLE_REVISION, vector_problem
+from memctl.models.embeddings import LIFECYCLE_REVISION, content_hash, vector_problem
 from memctl.models.enums import Category, MemorySource, ModelState, Origin, Tier
 from memctl.progress import Progress, no_progress
 
@@ -221,8 +221,7 @@ async def _copy_direct(raw, records: list[tuple], model: ModelSpec) -> bool:
     the only conflicts are duplicates within the dataset) and for a role row-level security does not
     apply to. About 1.5x faster than staging (issue 15:
     seed against a raw COPY into the schema, ``benchmarks/seed_speed.py``)."""
-    embeddings = [(r[0], r[1], model.id, model.dim, r[-1], hashlib.sha256(r[10].encode()).hexdigest(), True)
-                  for r in records]  # content_hash = sha256_hex(content): the hex SHA-256 of its UTF-8
+    embeddings = [(r[0], r[1], model.id, model.dim, r[-1], content_hash(r[10]), True) for r in records]
     try:
         async with raw.transaction():
             await raw.copy_records_to_table("memories", schema_name=SCHEMA, records=[r[:-1] for r in records],

@@ -7,7 +7,6 @@ that row is left unmatched, never guessed.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,12 +17,7 @@ from memctl.data.datasets import load_npz
 from memctl.errors import DatasetError
 from memctl.lifecycle.embedders import Embedder
 from memctl.models import ModelSpec
-from memctl.models.embeddings import vector_problem
-
-
-def content_hash(text: str) -> str:
-    """SHA-256 hex of the UTF-8 text: what ``agent_memory.sha256_hex(content)`` computes (schema.md)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+from memctl.models.embeddings import content_hash, vector_problem
 
 
 class VectorSource(Protocol):

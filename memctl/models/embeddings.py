@@ -9,6 +9,7 @@ per embedding table (:func:`hnsw_index`); queries must use the same expression
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -232,6 +233,12 @@ class ModelSpec:
     def cast_sql(self) -> str:
         """The indexed expression's type, e.g. ``vector(384)``: queries cast ``embedding`` to it."""
         return f"{self.index_storage}({self.dim})"
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 hex of the UTF-8 text: what ``agent_memory.sha256_hex(content)`` computes for the generated
+    ``content_hash`` (schema.md), so a writer can fill an embedding row's content_hash without a round trip."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def hnsw_index_name(table: str, model_id: int) -> str:
