@@ -224,11 +224,16 @@ def tenant_tables() -> list[str]:
     return sorted(t.name for t in metadata.tables.values() if "org_id" in t.c)
 
 
+def org_key(table: str) -> str:
+    """The column naming the organisation: ``id`` in organizations, ``org_id`` in every tenant table."""
+    return "id" if table == "organizations" else "org_id"
+
+
 def rls_statements(table: str) -> list[str]:
     """ENABLE + FORCE row-level security, the policies and grants of one table (rule 2)."""
     q = f"{SCHEMA}.{table}"
     cur = f"{SCHEMA}.current_org_id()"
-    key = "id" if table == "organizations" else "org_id"
+    key = org_key(table)
     stmts = [
         f"ALTER TABLE {q} ENABLE ROW LEVEL SECURITY",
         f"ALTER TABLE {q} FORCE ROW LEVEL SECURITY",

@@ -31,10 +31,10 @@ from memctl.errors import ConfigError, NotFound
 from memctl.maintenance.batches import Batch, run_batches
 from memctl.migration.revisions import ensure_migrated
 from memctl.models import SCHEMA
-from memctl.models.ddl import UUID_RE
+from memctl.models.ddl import UUID_RE, org_key
 from memctl.progress import Progress, no_progress
-from memctl.transfer.plan import ForeignKey, constraints, quote
-from memctl.transfer.tables import tenant_tables
+from memctl.transfer.plan import ForeignKey, constraints
+from memctl.transfer.tables import quote, tenant_tables
 
 ERASE_REVISION = "0016"  # deleting a user takes their consolidations (trigger trg_users_erase_derived)
 # The user's memory ids, captured when the run starts (:gone): the derived rows are found by them even
@@ -109,7 +109,7 @@ def scopes(fks: list[ForeignKey], roots: dict[str, str], tables: set[str]) -> di
 
 
 def _org(table: str) -> str:
-    return "id = :org" if table == "organizations" else "org_id = :org"
+    return f"{org_key(table)} = :org"
 
 
 async def erase(engine: AsyncEngine, org: str, user: str | None = None, *, dry_run: bool = False,

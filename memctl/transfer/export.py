@@ -39,7 +39,7 @@ from memctl.models import SCHEMA
 from memctl.models.embeddings import LIFECYCLE_REVISION
 from memctl.progress import Progress, no_progress
 from memctl.transfer.manifest import FORMAT, FORMAT_VERSION, MANIFEST, sha256_of
-from memctl.transfer.tables import Column, TenantTable, tenant_tables
+from memctl.transfer.tables import Column, TenantTable, quote, tenant_tables
 
 
 @dataclass
@@ -67,12 +67,8 @@ class ExportResult:
     rows_per_s: float = 0.0
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _select(c: Column) -> str:
-    return _quote(c.name) if c.native or c.type == "vector" else f"{_quote(c.name)}::text AS {_quote(c.name)}"
+    return f"{quote(c.name)}::text AS {quote(c.name)}" if c.as_text else quote(c.name)
 
 
 def _array(c: Column, values: list, dim: int | None) -> pa.Array:
@@ -96,7 +92,7 @@ async def _write(raw: asyncpg.Connection, path: Path, table: TenantTable, where:
     """Stream ``table``'s rows matching ``where`` into the Parquet file ``path``; the row count."""
     columns = list(table.columns)
     schema = pa.schema([pa.field(c.name, c.arrow_type(dim), nullable=not c.not_null) for c in columns])
-    sql = f"SELECT {', '.join(map(_select, columns))} FROM {SCHEMA}.{_quote(table.name)} WHERE {where}"
+    sql = f"SELECT {', '.join(map(_select, columns))} FROM {SCHEMA}.{quote(table.name)} WHERE {where}"
     rows = 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         cursor = await raw.cursor(sql, *args)
@@ -171,9 +167,9 @@ async def _export(raw: asyncpg.Connection, slug: str, out: Path, revision: str, 
     result = ExportResult(org["slug"], str(out), revision)
     files: dict[str, Any] = {}
     for table in await tenant_tables(raw):
-        parts = ([(f"{table.name}.model-{i}.parquet", f"{_quote(table.key)} = $1 AND model_id = $2",
+        parts = ([(f"{table.name}.model-{i}.parquet", f"{quote(table.key)} = $1 AND model_id = $2",
                    (org["id"], m["id"]), m) for i, m in enumerate(models)] if table.embeddings
-                 else [(f"{table.name}.parquet", f"{_quote(table.key)} = $1", (org["id"],), None)])
+                 else [(f"{table.name}.parquet", f"{quote(table.key)} = $1", (org["id"],), None)])
         for name, where, args, model in parts:
             path = out / name
             rows = await _write(raw, path, table, where, args, model["dim"] if model else None, batch_rows,
@@ -182,9 +178,8 @@ async def _export(raw: asyncpg.Connection, slug: str, out: Path, revision: str, 
                                     sha256_of(path))
             result.files.append(exported)
             result.rows += rows
-            files[name] = {**asdict(exported), "key": table.key,
-                           "columns": [{"name": c.name, "pg_type": c.pg_type, "text": not c.native and
-                                        c.type != "vector"} for c in table.columns]}
+            files[name] = {**asdict(exported), "key": table.key, "columns": [
+                {"name": c.name, "pg_type": c.pg_type, "text": c.as_text} for c in table.columns]}
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "memctl_version": installed_version(),
                 "revision": revision, "exported_at": dt.datetime.now(dt.UTC).isoformat(),
                 "organization": {"id": str(org["id"]), "slug": org["slug"], "name": org["name"]},

@@ -45,8 +45,8 @@ from memctl.models.ddl import KEEP_UPDATED_AT
 from memctl.models.embeddings import LIFECYCLE_REVISION, ModelSpec, hnsw_index_name, vector_problem
 from memctl.progress import Progress, no_progress
 from memctl.transfer.manifest import Export, ExportFile, check_against, read_export
-from memctl.transfer.plan import LoadPlan, load_plan, quote, stage_type, value
-from memctl.transfer.tables import TenantTable, tenant_tables
+from memctl.transfer.plan import LoadPlan, load_plan, stage_type, value
+from memctl.transfer.tables import TenantTable, quote, tenant_tables
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # organizations' CHECK slug_format (memctl.models.tenancy)
 

@@ -28,7 +28,7 @@ import asyncpg
 from memctl.errors import ConfigError
 from memctl.models import SCHEMA
 from memctl.models.ddl import UUID_RE
-from memctl.transfer.tables import Column, TenantTable
+from memctl.transfer.tables import Column, TenantTable, quote
 
 # Columns holding ids without a foreign key (schema.md, S1): the table's column -> its shape.
 ID_ARRAYS = {("consolidated_memories", "source_memory_ids")}
@@ -43,11 +43,6 @@ SELECT c.contype::text AS contype, c.confdeltype::text AS on_delete, cl.relname 
   FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid LEFT JOIN pg_class rf ON rf.oid = c.confrelid
  WHERE c.contype IN ('f', 'p') AND cl.relnamespace = to_regnamespace($1)
  ORDER BY cl.relname, c.conname"""
-
-
-def quote(name: str) -> str:
-    """``name`` as a quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -184,4 +179,4 @@ def value(table: TenantTable, c: Column, plan: LoadPlan, source: str, *, org: st
 
 def stage_type(c: Column) -> str:
     """The staging table's type of ``c``: its own for Arrow-native and vector columns, else text."""
-    return c.pg_type if c.native or c.type == "vector" else "text"
+    return "text" if c.as_text else c.pg_type

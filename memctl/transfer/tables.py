@@ -11,6 +11,7 @@ import asyncpg
 import pyarrow as pa
 
 from memctl.models import SCHEMA
+from memctl.models.ddl import org_key
 
 # Column types that go to Arrow as themselves; every other type travels as its text form (exact:
 # PostgreSQL's own output, cast back on import) and the manifest records the type.
@@ -32,6 +33,11 @@ SELECT c.relname AS table, a.attname AS column, t.typname AS type, format_type(a
  ORDER BY c.relname, a.attnum"""
 
 
+def quote(name: str) -> str:
+    """``name`` as a quoted SQL identifier (names come from the catalog; quoted all the same)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 @dataclass(frozen=True)
 class Column:
     """A stored (not generated) column: its name, ``type`` (pg_type.typname) and ``pg_type`` (the full
@@ -46,6 +52,11 @@ class Column:
     def native(self) -> bool:
         """True when the value goes to Arrow as itself (else as its text form)."""
         return self.type in NATIVE
+
+    @property
+    def as_text(self) -> bool:
+        """True when it travels as PostgreSQL's text form (neither Arrow-native nor a vector)."""
+        return not self.native and self.type != "vector"
 
     def arrow_type(self, dim: int | None = None) -> pa.DataType:
         """Its type in an export's Parquet file: vectors as fixed-size lists of ``dim`` float32, native
@@ -75,5 +86,5 @@ async def tenant_tables(conn: asyncpg.Connection) -> list[TenantTable]:
     by_table: dict[str, list[Column]] = {}
     for r in await conn.fetch(_COLUMNS, SCHEMA):
         by_table.setdefault(r["table"], []).append(Column(r["column"], r["type"], r["pg_type"], r["not_null"]))
-    return [TenantTable(name, "id" if name == "organizations" else "org_id", tuple(cols))
+    return [TenantTable(name, org_key(name), tuple(cols))
             for name, cols in sorted(by_table.items())]
