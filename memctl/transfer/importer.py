@@ -143,7 +143,6 @@ async def _import(sa: AsyncConnection, raw: asyncpg.Connection, export: Export, 
     result = ImportResult(slug, org_id, source["slug"], revision, False, deferred=plan.deferred)
     models, specs = await _models(sa, export, result)
     salt = org_id if as_org is not None else None
-    fixed = {("organizations", "slug"): slug}
     staged: list[tuple[TenantTable, str]] = []
     for table in plan.tables:
         files = [x for x in export.files if x.table == table.name]
@@ -152,18 +151,18 @@ async def _import(sa: AsyncConnection, raw: asyncpg.Connection, export: Export, 
             stage = f"memctl_stage_{table.name}_{i}"
             rows = await _stage(raw, stage, table, f, batch_rows, progress, specs.get(f.model))
             await _check_stage(raw, stage, table, f, plan, source["id"], export)
-            cols = list(table.columns)
+            organization = table.name == "organizations"  # its slug is the new one (--as-org) or the export's
             exprs = []
-            for c in cols:
-                if (table.name, c.name) in fixed:
+            for c in table.columns:
+                if organization and c.name == "slug":
                     exprs.append("$1::text")
                 elif c.name in plan.deferred.get(table.name, ()):
                     exprs.append("NULL")
                 else:
                     exprs.append(value(table, c, plan, "s", org=org_id, salt=salt, models=models))
-            args = [fixed[(table.name, "slug")]] if table.name == "organizations" else []
-            await raw.execute(f"INSERT INTO {SCHEMA}.{quote(table.name)} ({', '.join(quote(c.name) for c in cols)}) "
-                              f"SELECT {', '.join(exprs)} FROM {quote(stage)} s", *args)
+            names = ", ".join(quote(c.name) for c in table.columns)
+            await raw.execute(f"INSERT INTO {SCHEMA}.{quote(table.name)} ({names}) SELECT {', '.join(exprs)} "
+                              f"FROM {quote(stage)} s", *([slug] if organization else []))
             staged.append((table, stage))
             result.files.append(ImportedFile(f.name, table.name, f.model, rows))
             result.rows += rows
@@ -236,9 +235,15 @@ async def _stage(raw: asyncpg.Connection, stage: str, table: TenantTable, f: Exp
                 got = found.field(c.name).type if c.name in found.names else "missing"
                 raise ConfigError(f"{f.name}: column {c.name} is {got}, table {table.name} needs {c.arrow_type(dim)}")
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
-            columns = [_pylist(batch.column(c.name), c.type == "vector", dim, f) for c in table.columns]
-            if model is not None and (problem := _vector_problem(model, batch, table)) is not None:
-                raise ConfigError(f"{f.name}: row {rows + problem[0][0]}'s vector {problem[1]}: nothing imported")
+            columns = []
+            for c in table.columns:
+                if c.type != "vector":
+                    columns.append(batch.column(c.name).to_pylist())
+                    continue
+                matrix = _matrix(batch.column(c.name), f)  # (rows, dim) float32: the schema check saw dim
+                if (problem := vector_problem(model, matrix)) is not None:
+                    raise ConfigError(f"{f.name}: row {rows + problem[0][0]}'s vector {problem[1]}: nothing imported")
+                columns.append(list(matrix))
             records = list(zip(*columns, strict=True))
             await raw.copy_records_to_table(stage, records=records, columns=names)
             rows += len(records)
@@ -248,13 +253,6 @@ async def _stage(raw: asyncpg.Connection, stage: str, table: TenantTable, f: Exp
     if rows != f.rows:
         raise ConfigError(f"{f.name} holds {rows} rows, its manifest entry says {f.rows}")
     return rows
-
-
-def _vector_problem(model: ModelSpec, batch: pa.RecordBatch, table: TenantTable):
-    column = next(c.name for c in table.columns if c.type == "vector")
-    values = batch.column(column)
-    matrix = values.flatten().to_numpy(zero_copy_only=False).reshape(len(values), model.dim)
-    return vector_problem(model, matrix)
 
 
 async def _check_stage(raw: asyncpg.Connection, stage: str, table: TenantTable, f: ExportFile, plan: LoadPlan,
@@ -274,13 +272,12 @@ async def _check_stage(raw: asyncpg.Connection, stage: str, table: TenantTable, 
                               + (f"model {f.model!r}" if f.model else "any of its models"))
 
 
-def _pylist(column: pa.Array, vector: bool, dim: int | None, f: ExportFile) -> list:
-    if not vector:
-        return column.to_pylist()
-    if not pa.types.is_fixed_size_list(column.type) or column.type.list_size != dim or column.null_count:
-        raise ConfigError(f"{f.name}: the vectors are not {dim}-dimensional float32 lists without NULLs")
+def _matrix(column: pa.Array, f: ExportFile) -> np.ndarray:
+    """A fixed-size-list column as an (n, dim) float32 matrix; ConfigError for a NULL vector."""
+    if column.null_count:
+        raise ConfigError(f"{f.name}: {column.null_count} vectors are NULL")
     flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    return list(flat.reshape(len(column), dim))
+    return flat.reshape(len(column), column.type.list_size)
 
 
 async def _set_deferred(raw: asyncpg.Connection, plan: LoadPlan, table: TenantTable, stage: str, org_id: str,
