@@ -20,17 +20,20 @@ def outcome(task: TaskResult) -> str:
     return "failed" if task.error is not None else "stopped" if task.stopped_by_budget else "ok"
 
 
-async def record(engine: AsyncEngine, task: TaskResult, started_at: dt.datetime, finished_at: dt.datetime) -> bool:
-    """Append one run of ``task``; False (nothing recorded) below revision 0017, where the table is missing."""
+async def recorded(engine: AsyncEngine) -> bool:
+    """True when the database keeps maintain's runs (revision 0017 and later)."""
+    async with engine.connect() as conn:
+        return (await conn.execute(text("SELECT to_regclass(:t)"), {"t": RUNS_TABLE})).scalar() is not None
+
+
+async def record(engine: AsyncEngine, task: TaskResult, started_at: dt.datetime, finished_at: dt.datetime) -> None:
+    """Append one run of ``task`` (the table must exist: :func:`recorded`)."""
     async with engine.begin() as conn:
-        if (await conn.execute(text("SELECT to_regclass(:t)"), {"t": RUNS_TABLE})).scalar() is None:
-            return False
         await conn.execute(text(
             f"INSERT INTO {RUNS_TABLE} (task, started_at, finished_at, outcome, rows, error, memctl_version) "
             "VALUES (:task, :started, :finished, :outcome, :rows, :error, :version)"),
             {"task": task.task, "started": started_at, "finished": finished_at, "outcome": outcome(task),
              "rows": task.rows, "error": task.error, "version": installed_version()})
-    return True
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,9 @@ class LastRun:
 
 async def last_runs(engine: AsyncEngine) -> list[LastRun]:
     """The latest run of every task that ever ran (none below revision 0017), by task name."""
+    if not await recorded(engine):
+        return []
     async with engine.connect() as conn:
-        if (await conn.execute(text("SELECT to_regclass(:t)"), {"t": RUNS_TABLE})).scalar() is None:
-            return []
         rows = (await conn.execute(text(
             f"SELECT DISTINCT ON (task) task, finished_at, outcome, rows, error, "
             f"(SELECT max(o.finished_at) FROM {RUNS_TABLE} o WHERE o.task = r.task AND o.outcome = 'ok') AS last_ok "

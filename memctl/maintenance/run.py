@@ -75,6 +75,8 @@ async def maintain(engine: AsyncEngine, opts: MaintainOptions | None = None,
         todo = [t for t in TASKS if t in opts.tasks]
         with_data = any(t in DATA_TASKS for t in todo)
         touched: list[str] = []
+        # a dry run changes nothing: the last real run is what a monitor needs (none below revision 0017)
+        keep_history = not opts.dry_run and await history.recorded(engine)
         for i, name in enumerate(todo):
             t0, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
             try:
@@ -95,7 +97,7 @@ async def maintain(engine: AsyncEngine, opts: MaintainOptions | None = None,
             if task.rows and name in DATA_TASKS:
                 touched += task.tables
             result.tasks.append(task)
-            if not opts.dry_run:  # a dry run changes nothing: the last real run is what a monitor needs
+            if keep_history:
                 await history.record(engine, task, started_at, dt.datetime.now(dt.UTC))
             progress("maintain", i + 1, len(todo))
     result.elapsed_s = round(time.monotonic() - started, 3)
