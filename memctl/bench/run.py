@@ -182,7 +182,7 @@ async def _sweep(conn: asyncpg.Connection, t: Target, truth: Truth, opts: BenchO
     """Phase 3: recall and latency at each ef_search. False (result INVALID, no points) when the
     planner leaves the index at some ef_search."""
     stmt = await conn.prepare(t.sql.approx)
-    for j, ef in enumerate(opts.ef_search):
+    for ef in opts.ef_search:
         await conn.execute(f"SET hnsw.ef_search = {int(ef)}")
         ef_plan = await explain(conn, t.sql.approx, (t.queries[0], *t.sql.args))
         if not uses_index(ef_plan, t.index):  # the planner may change its mind with ef_search
@@ -190,10 +190,15 @@ async def _sweep(conn: asyncpg.Connection, t: Target, truth: Truth, opts: BenchO
                                     f"at ef_search={ef}: {summary(ef_plan)}", result.plan.truth_plan)
             result.points = []
             return False
-        runs = [await measure(stmt, t.queries, t.sql.args, truth, opts.k, warmup=WARMUP_QUERIES)
-                for _ in range(opts.repeats)]
-        result.points.append(combine(int(ef), runs))
-        progress("sweep", j + 1, len(opts.ef_search))
+    # Repeats go round the whole sweep, so each ef_search's repeats are spread over the run and their
+    # spread (the noise a baseline comparison allows for) includes the machine's drift during it.
+    runs: dict[int, list] = {int(ef): [] for ef in opts.ef_search}
+    for r in range(opts.repeats):
+        for j, ef in enumerate(opts.ef_search):
+            await conn.execute(f"SET hnsw.ef_search = {int(ef)}")
+            runs[int(ef)].append(await measure(stmt, t.queries, t.sql.args, truth, opts.k, warmup=WARMUP_QUERIES))
+            progress("sweep", r * len(opts.ef_search) + j + 1, opts.repeats * len(opts.ef_search))
+    result.points = [combine(ef, measured) for ef, measured in runs.items()]
     by_ef = sorted(result.points, key=lambda p: p.ef_search)
     result.targets = [TargetHit(target, next((p.ef_search for p in by_ef if p.recall_mean >= target), None))
                       for target in opts.target_recall]

@@ -28,6 +28,9 @@ async def test_baseline_gate_is_stable_and_catches_a_real_regression(scratch_mig
     monkeypatch.setenv("MEMCTL_HOME", str(tmp_path / "home"))  # the exact top-k is cached there
     engine, url = scratch_migrated
     await seed(engine, load_npz(dataset_path, limit=3000), orgs=2, agents=1)
+    async with engine.connect() as conn:  # a steady state first: no autovacuum of the fresh load mid-test
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql("VACUUM (ANALYZE) agent_memory.memories, agent_memory.memory_embeddings")
     common = ["bench-hnsw", "-q", "200", "--ef-search", "10,40", "--database-url", url_arg(url)]
 
     def bench(*extra):
