@@ -98,7 +98,8 @@ async def test_stats_report_prometheus_file_and_thresholds(scratch_migrated, dat
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM agent_memory.memories WHERE id IN (SELECT id FROM agent_memory.memories "
                                 "WHERE deleted_at IS NULL AND status = 'active' ORDER BY id DESC LIMIT 250)"))
-    for _ in range(50):
+        await conn.execute(text("SELECT pg_stat_force_next_flush()"))  # else an idle session waits 10 s to report
+    for _ in range(150):
         if (await _scalar(engine, "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'memories' "
                                   "AND schemaname = 'agent_memory'") or 0) >= 250:
             break
