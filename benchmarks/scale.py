@@ -1,7 +1,7 @@
 """How each operator job's cost grows with the database: 10k, 100k and 1M synthetic memories (issue 15).
 
     python benchmarks/scale.py [--sizes 10000,100000,1000000] [--orgs 10] [--memory 4GB]
-                               [--build-compare 300000] [--database-url URL] [--json] [--markdown]
+                               [--build-compare 300000] [--plans FILE] [--database-url URL] [--json]
 
 Never run by the test suite or CI: at 1M rows it takes the better part of an hour on 2 cores. For
 each size, in a scratch database (``memctl_bench_scale``, dropped and recreated, migrated to head),
@@ -13,7 +13,10 @@ each step runs as its own ``memctl ... --json`` child process, whose wall time a
 - ``verify-schema``, ``check-constraints``, ``maintain --dry-run``;
 - ``maintain`` for real, after 10 % of the memories were given an ``expires_at`` in the past (the
   expire task archives them; SQL run by this script, not timed);
-- ``bench-hnsw -q 200 --ef-search 40``: recall@10 and p50 (ms).
+- ``bench-hnsw -q 200 --ef-search 40``: recall@10 and p50 (ms);
+- with ``--plans FILE``: ``EXPLAIN (ANALYZE, BUFFERS)`` of every maintain batch statement (one batch
+  of the first organisation, rolled back) and every check-constraints rule, after the expiry is set
+  and before maintain runs; the plans go to FILE, and the report lists each statement's scans and ms.
 
 Then, per step, how its cost grows: the exponent ``log(t2 / t1) / log(n2 / n1)`` between the two
 largest sizes (about 0: constant, about 1: linear, above 1.25: worse than linear). Steps under a second
@@ -30,6 +33,7 @@ import argparse
 import asyncio
 import json
 import math
+import re
 import sys
 import time
 
@@ -38,11 +42,14 @@ from scratch import scratch_database  # benchmarks/scratch.py
 from sqlalchemy import text
 
 from memctl.config import Settings
+from memctl.data.checks import RULES
 from memctl.data.registry import create_index, drop_index, get_model
 from memctl.db.build_memory import graph_bytes, maintenance_work_mem_for
 from memctl.db.engine import make_engine, resolve_url
+from memctl.maintenance.tasks import EXPIRE, KEPT, PURGE, STALE, retention_batch
 
 DB = "memctl_bench_scale"
+SCAN = r"(Seq Scan on \w+|(?:Index|Index Only|Bitmap Index) Scan (?:using|on) \w+|Tid Scan on \w+)"
 SEED_RSS_LIMIT_MB = 400
 
 
@@ -65,7 +72,7 @@ async def _expire_tenth(url) -> int:
         await engine.dispose()
 
 
-async def one_size(base, n: int, orgs: int, memory: str) -> dict:
+async def one_size(base, n: int, orgs: int, memory: str, plans_file: str | None = None) -> dict:
     url = await scratch_database(base, DB)
     u = url.render_as_string(hide_password=False)
     steps: dict[str, dict] = {}
@@ -78,6 +85,12 @@ async def one_size(base, n: int, orgs: int, memory: str) -> dict:
         doc, wall, rss, code = _child(args, u)
         steps[name] = {"s": round(wall, 2), "rss_mb": rss, "exit": code}
     expired = await _expire_tenth(url)
+    if plans_file:
+        explained = await explain_all(url)
+        steps["plans"] = {"s": 0.0, "rss_mb": 0.0, "statements": {k: v["summary"] for k, v in explained.items()}}
+        with open(plans_file, "a") as out:
+            for name, v in explained.items():
+                out.write(f"\n=== {n:,} rows: {name} ({v['summary']['ms']} ms)\n{v['plan']}\n")
     doc, wall, rss, code = _child(["maintain"], u)
     steps["maintain (archives 10 %)"] = {"s": round(wall, 2), "rss_mb": rss, "exit": code, "expired": expired}
     doc, wall, rss, code = _child(["bench-hnsw", "-q", "200", "--ef-search", "40"], u)
@@ -89,6 +102,41 @@ async def one_size(base, n: int, orgs: int, memory: str) -> dict:
     return {"n": n, "steps": steps}
 
 
+def _statements() -> dict[str, tuple[str, dict]]:
+    """name -> (SQL, parameters besides :org) of each maintain batch and each check-constraints rule."""
+    out = {f"maintain {b}": (batch.sql(), params) for b, batch, params in (
+        ("expire", EXPIRE, {}), ("purge", PURGE, {"grace": 0.0}),
+        ("consolidation", STALE, {"stale": 3600.0}),
+        *((f"retention {basis} {action}", retention_batch(basis, action), {"tier": "task", "days": 30})
+          for basis in ("accessed_at", "created_at") for action in ("archive", "delete")))}
+    out["maintain purge kept (count)"] = (KEPT.count_sql(), {"grace": 0.0})
+    out.update({f"check {r.name} ({r.table})": (r.sql, {}) for r in RULES})
+    return out
+
+
+async def explain_all(url) -> dict[str, dict]:
+    """EXPLAIN (ANALYZE, BUFFERS) of each statement, each in a transaction rolled back: its plan text
+    and a summary (execution ms, and every scan node: "Seq Scan on t", "Index Scan using i")."""
+    engine = make_engine(url)
+    out = {}
+    try:
+        async with engine.connect() as conn:
+            org = (await conn.execute(text("SELECT id FROM agent_memory.organizations ORDER BY slug LIMIT 1"))).scalar()
+            await conn.rollback()
+            for name, (sql, params) in _statements().items():
+                args = {**params, "org": org, "batch": 1000} if ":org" in sql else params
+                transaction = await conn.begin()
+                lines = (await conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql), args)).scalars().all()
+                await transaction.rollback()
+                plan = "\n".join(lines)
+                scans = sorted({m.group(0) for m in re.finditer(SCAN, plan)})
+                ms = float(re.search(r"Execution Time: ([\d.]+) ms", plan).group(1))
+                out[name] = {"plan": plan, "summary": {"ms": ms, "scans": scans}}
+    finally:
+        await engine.dispose()
+    return out
+
+
 def growth(results: list[dict]) -> dict[str, str]:
     """Per step: constant, linear or worse, from the two largest sizes (module docstring)."""
     if len(results) < 2:
@@ -96,6 +144,8 @@ def growth(results: list[dict]) -> dict[str, str]:
     a, b = results[-2], results[-1]
     out = {}
     for step in b["steps"]:
+        if step == "plans":
+            continue
         t1, t2 = a["steps"][step]["s"], b["steps"][step]["s"]
         if max(r["steps"][step]["s"] for r in results) < 1.0 or t1 <= 0:
             out[step] = "constant (under 1 s)"
@@ -136,6 +186,8 @@ def markdown(report: dict) -> str:
     head = "| step | " + " | ".join(f"{n:,} rows: s / peak RSS MB" for n in sizes) + " | growth |"
     lines = [head, "|" + "---|" * (len(sizes) + 2)]
     for step in report["sizes"][0]["steps"]:
+        if step == "plans":
+            continue
         cells = [f"{r['steps'][step]['s']} / {r['steps'][step]['rss_mb']}" for r in report["sizes"]]
         lines.append(f"| {step} | " + " | ".join(cells) + f" | {report['growth'].get(step, '')} |")
     lines.append("| bench-hnsw recall@10, p50 ms (ef_search 40) | " + " | ".join(
@@ -151,7 +203,7 @@ async def main(a) -> dict:
     report: dict = {"sizes": []}
     for n in [int(x) for x in a.sizes.split(",")]:
         print(f"size {n:,} ...", file=sys.stderr, flush=True)
-        report["sizes"].append(await one_size(base, n, a.orgs, a.memory))
+        report["sizes"].append(await one_size(base, n, a.orgs, a.memory, a.plans))
         print(json.dumps(report["sizes"][-1]), file=sys.stderr, flush=True)
     report["growth"] = growth(report["sizes"])
     if a.build_compare:
@@ -167,8 +219,8 @@ if __name__ == "__main__":
     parser.add_argument("--memory", default="4GB", help="seed's --memory (the index build's budget)")
     parser.add_argument("--build-compare", type=int, default=300_000)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--plans", default=None, metavar="FILE", help="append every maintain and check plan here")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     result = asyncio.run(main(args))
     if args.json:

@@ -47,7 +47,7 @@ class GuardOptions:
 
 Sql = Annotated[bool, typer.Option(
     "--sql", help="Print the SQL instead of running it (no database). Apply it with psql -f, not psql -1 "
-                  "(0009 builds indexes CONCURRENTLY), then record it with memctl stamp.")]
+                  "(0009 and 0018 build indexes CONCURRENTLY), then record it with memctl stamp.")]
 
 
 def _carried(ctx: typer.Context, db: Database, json_: bool) -> tuple[Database, bool]:

@@ -21,9 +21,12 @@ from memctl.errors import NotFound
 from memctl.maintenance.types import MaintainOptions, TaskResult
 from memctl.models import SCHEMA
 
+# live: the statistics' count, or pg_class.reltuples when that is larger. The statistics start at
+# zero after a crash, pg_stat_reset() or CREATE DATABASE ... TEMPLATE, and the first dead tuples
+# would otherwise read as a 100 % dead share and rebuild every HNSW index (measured: 202 s at 100k).
 _HNSW = """
 SELECT i.relname AS index, t.relname AS table, x.indisvalid AS valid,
-       coalesce(s.n_live_tup, 0) AS live, coalesce(s.n_dead_tup, 0) AS dead
+       greatest(coalesce(s.n_live_tup, 0), t.reltuples, 0)::bigint AS live, coalesce(s.n_dead_tup, 0) AS dead
   FROM pg_index x
   JOIN pg_class i ON i.oid = x.indexrelid
   JOIN pg_class t ON t.oid = x.indrelid

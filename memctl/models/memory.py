@@ -84,8 +84,11 @@ class Memory(Base):
         Index("ix_memories_content_tsv", "content_tsv", postgresql_using="gin"),
         Index("ix_memories_metadata", "metadata", postgresql_using="gin",
               postgresql_ops={"metadata": "jsonb_path_ops"}),  # S5 JSONB filters
-        Index(None, "expires_at", postgresql_where=text("expires_at IS NOT NULL")),
-        Index(None, "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
+        # Maintenance, per organisation (revision 0018): expire reads its organisation's rows still due
+        # (an archived row leaves the index), purge its organisation's soft-deleted rows.
+        Index(None, "org_id", "expires_at",
+              postgresql_where=text("expires_at IS NOT NULL AND status = 'active' AND deleted_at IS NULL")),
+        Index(None, "org_id", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
         fk_index("org_id", "user_id"),
         fk_index("org_id", "session_id"),
         fk_index("org_id", "project_id"),

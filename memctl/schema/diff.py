@@ -18,7 +18,7 @@ class Finding:
     one. ``expected``/``actual`` are None when absent.
 
     ``object`` has one shape for every kind, ``<namespace>.<name>[.<member>]``: the schema-qualified
-    object (``agent_memory.memories``, ``agent_memory.memories.ix_memories_expires_at``,
+    object (``agent_memory.memories``, ``agent_memory.memories.ix_memories_org_id_expires_at``,
     ``agent_memory.current_org_id()``); for a server-wide object, the system catalog that lists it
     (``pg_roles.memory_app``, ``pg_extension.vector``, ``pg_namespace.agent_memory``); for a
     revision, the table that records it (``public.alembic_version``,

@@ -117,7 +117,7 @@ def test_main_job_through_the_cli(db_url, dataset_path):
     out = invoke("downgrade", "0007", "--database-url", u, input="n\n")
     assert out.exit_code == 1 and "aborted" in out.stderr
     out = invoke("downgrade", "0007", "--yes", "--json", "--database-url", u)
-    undone = ["0017", "0016", "0015", "0014", "0013", "0012", "0011", "0010", "0009", "0008"]
+    undone = ["0018", "0017", "0016", "0015", "0014", "0013", "0012", "0011", "0010", "0009", "0008"]
     assert out.exit_code == 0 and json.loads(out.stdout)["revisions"] == undone
     out = invoke("verify-schema", "--json", "--database-url", u)
     assert out.exit_code == 1, out.stderr

@@ -21,7 +21,7 @@ from memctl.migration.revisions import MIGRATIONS_DIR
 # Revisions that build indexes CONCURRENTLY (autocommit blocks). pytest-alembic's experimental
 # downgrade-leaves-no-trace runs every cycle inside one rolled-back transaction, where
 # CONCURRENTLY cannot run; memctl's own round trip (test_migrate_check) covers them instead.
-CONCURRENT_REVISIONS = ["0009"]
+CONCURRENT_REVISIONS = ["0009", "0018"]
 # 0017 creates public.memctl_maintain_runs, outside agent_memory: the experimental test compares whole
 # databases without env.py's include_object (agent_memory only), so it reports the table its own
 # downgrade drops. test_up_down_consistency and memctl's round trips (test_runner) run 0017 both ways.

@@ -18,7 +18,7 @@ async def _schema_objects(engine) -> int:
 async def test_upgrade_downgrade_upgrade_round_trip(engine, db_url):
     first = await migrate.upgrade(engine)
     assert first.before is None and first.after == migrate.head_revision()
-    assert first.revisions == ordered() and len(first.revisions) == 17
+    assert first.revisions == ordered() and len(first.revisions) == 18
     await engine.dispose()
     snap_first = await live_snapshot(engine)
     assert (await verify_schema(engine, db_url)).clean

@@ -44,7 +44,7 @@ DRIFTS = [
      f"{S}.organizations.ck_organizations_slug_format"),
     (f"DROP INDEX {S}.ix_memory_embeddings_hnsw_1; CREATE INDEX ix_memory_embeddings_hnsw_1 ON "
      f"{S}.memory_embeddings USING hnsw ((embedding::vector(384)) vector_cosine_ops) "
-     f"WITH (m = 32, ef_construction = 64) WHERE model_id = 1", "index.with_params",
+     f"WITH (m = 32, ef_construction = 64) WHERE model_id = 1 AND searchable", "index.with_params",
      f"{S}.memory_embeddings.ix_memory_embeddings_hnsw_1"),
     (f"DROP INDEX {S}.ix_consolidated_memory_embeddings_hnsw_1; CREATE INDEX "
      f"ix_consolidated_memory_embeddings_hnsw_1 ON {S}.consolidated_memory_embeddings USING hnsw "
@@ -54,7 +54,7 @@ DRIFTS = [
      f"USING gist (content_tsv)", "index.method", f"{S}.memories.ix_memories_content_tsv"),
     (f"DROP INDEX {S}.ix_memories_org_id_category; CREATE INDEX ix_memories_org_id_category ON "
      f"{S}.memories (org_id, tier)", "index.keys", f"{S}.memories.ix_memories_org_id_category"),
-    (f"DROP INDEX {S}.ix_memories_expires_at", "index", f"{S}.memories.ix_memories_expires_at"),
+    (f"DROP INDEX {S}.ix_memories_org_id_expires_at", "index", f"{S}.memories.ix_memories_org_id_expires_at"),
     (f"ALTER TABLE {S}.memory_tags NO FORCE ROW LEVEL SECURITY", "table.rls_forced", f"{S}.memory_tags"),
     (f"ALTER TABLE {S}.sessions DISABLE ROW LEVEL SECURITY", "table.rls_enabled", f"{S}.sessions"),
     (f"DROP POLICY tenant_isolation ON {S}.memories", "policy", f"{S}.memories.tenant_isolation"),
