@@ -36,14 +36,23 @@ def percentiles_ms(latencies_s: np.ndarray) -> tuple[float, float, float]:
 
 
 async def measure(stmt: asyncpg.prepared_stmt.PreparedStatement, queries: np.ndarray, args: tuple,
-                  truth: Truth, k: int, warmup: int = 0) -> Stats:
+                  truth: Truth, k: int, warmup: int = 0,
+                  reference: asyncpg.prepared_stmt.PreparedStatement | None = None,
+                  timings: list | None = None) -> Stats:
     """Run ``stmt`` once per query (after ``warmup`` unmeasured queries) and score every result.
 
-    Latency is the client round trip of one ``fetch``; QPS is queries over the wall time.
+    Latency is the client round trip of one ``fetch``; QPS is queries over the wall time (the
+    reference queries' time excluded). With ``reference`` (a statement of one vector parameter, see
+    :mod:`memctl.bench.reference`), each query is followed by one timed reference query, and its p50
+    is ``reference_p50_ms``: the machine's speed at the same moments. ``timings`` gets one
+    ``(latencies, reference latencies or None)`` pair of (n,) float64 arrays in ms, query by query.
     """
     for vec in queries[:warmup]:
         await stmt.fetch(vec, *args)
+        if reference is not None:
+            await reference.fetch(vec)
     n = len(queries)
+    ref = np.empty(n)
     lat = np.empty(n)
     by_id = np.empty(n)
     by_dist = np.empty(n)
@@ -54,11 +63,19 @@ async def measure(stmt: asyncpg.prepared_stmt.PreparedStatement, queries: np.nda
         t = time.perf_counter()
         got = await stmt.fetch(vec, *args)
         lat[i] = time.perf_counter() - t
+        if reference is not None:
+            t = time.perf_counter()
+            await reference.fetch(vec)
+            ref[i] = time.perf_counter() - t
         by_id[i], by_dist[i], ndcg[i] = recall(got, truth.ids[i], truth.dists[i], k)
         short += len(got) < k
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start - (float(ref.sum()) if reference is not None else 0.0)
     p50, p95, p99 = percentiles_ms(lat)
+    reference_p50 = percentiles_ms(ref)[0] if reference is not None else None
+    if timings is not None:
+        timings.append((lat * 1000.0, ref * 1000.0 if reference is not None else None))
     return Stats(recall_mean=round(float(by_id.mean()), 4), recall_min=round(float(by_id.min()), 4),
                  recall_dist_mean=round(float(by_dist.mean()), 4), recall_dist_min=round(float(by_dist.min()), 4),
                  ndcg_mean=round(float(ndcg.mean()), 4),
-                 p50_ms=p50, p95_ms=p95, p99_ms=p99, qps=round(n / wall, 1), short_share=round(short / n, 4))
+                 p50_ms=p50, p95_ms=p95, p99_ms=p99, qps=round(n / wall, 1), short_share=round(short / n, 4),
+                 reference_p50_ms=reference_p50)

@@ -26,6 +26,7 @@ from memctl.bench.fingerprint import fingerprint
 from memctl.bench.measure import measure, percentiles_ms
 from memctl.bench.options import REFERENCE_EF, BenchOptions
 from memctl.bench.raw import raw_comparison
+from memctl.bench.reference import drop_reference, reference_query
 from memctl.bench.sql import (
     FORCE_INDEX_SETTINGS,
     Queries,
@@ -109,7 +110,8 @@ async def bench_hnsw(engine: AsyncEngine, options: BenchOptions | None = None,
         async with session_settings(conn, target.settings):
             result = await _run(conn, asyncpg_dsn(engine.url), target, opts, progress)
     if opts.baseline is not None and result.valid:
-        result.regressions = compare(result, opts.baseline, opts.max_recall_drop, opts.max_latency_growth)
+        result.regressions, result.latency_notes = compare(result, opts.baseline, opts.max_recall_drop,
+                                                           opts.max_latency_growth)
         result.fingerprint_changes = fingerprint_changes(result, opts.baseline)
         result.baseline = opts.baseline_name
     if (opts.min_recall is not None or opts.max_p95_ms is not None) and result.valid:
@@ -192,13 +194,19 @@ async def _sweep(conn: asyncpg.Connection, t: Target, truth: Truth, opts: BenchO
             return False
     # Repeats go round the whole sweep, so each ef_search's repeats are spread over the run and their
     # spread (the noise a baseline comparison allows for) includes the machine's drift during it.
+    # Each query is followed by the reference query (memctl.bench.reference): the machine's speed beside it.
+    reference = await reference_query(conn, t.model, opts.k)
     runs: dict[int, list] = {int(ef): [] for ef in opts.ef_search}
+    timings: dict[int, list] = {int(ef): [] for ef in opts.ef_search}
     for r in range(opts.repeats):
         for j, ef in enumerate(opts.ef_search):
             await conn.execute(f"SET hnsw.ef_search = {int(ef)}")
-            runs[int(ef)].append(await measure(stmt, t.queries, t.sql.args, truth, opts.k, warmup=WARMUP_QUERIES))
+            runs[int(ef)].append(await measure(stmt, t.queries, t.sql.args, truth, opts.k, warmup=WARMUP_QUERIES,
+                                               reference=reference, timings=timings[int(ef)]))
             progress("sweep", r * len(opts.ef_search) + j + 1, opts.repeats * len(opts.ef_search))
-    result.points = [combine(ef, measured) for ef, measured in runs.items()]
+    if reference is not None:
+        await drop_reference(conn)
+    result.points = [combine(ef, measured, timings[ef]) for ef, measured in runs.items()]
     by_ef = sorted(result.points, key=lambda p: p.ef_search)
     result.targets = [TargetHit(target, next((p.ef_search for p in by_ef if p.recall_mean >= target), None))
                       for target in opts.target_recall]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 4  # version of the JSON written by --output; bump on an incompatible change
+SCHEMA_VERSION = 5  # version of the JSON written by --output; bump on an incompatible change
 # Versions whose ``points`` a baseline comparison can read (3 renamed seconds fields to *_s only; 4 added
-# ndcg_mean, p95_runs and noise to the points).
-READABLE_VERSIONS = (2, 3, 4)
+# ndcg_mean, p95_runs and noise to the points; 5 the reference query: reference_p50_ms, p50_vs_reference).
+READABLE_VERSIONS = (2, 3, 4, 5)
 DISTANCE_RTOL = 8 * 1.1920929e-07  # eight float32 ulps (numpy.finfo(float32).eps), relative to the k-th distance
 
 
@@ -84,17 +84,22 @@ class Stats:
     p99_ms: float
     qps: float
     short_share: float
+    reference_p50_ms: float | None = None  # the reference query's p50, timed after each query (None: not run)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SweepPoint(Stats):
     """:class:`Stats` at one ``hnsw.ef_search``, on one connection. With ``--repeat`` > 1 the latencies
     and QPS are the medians of the repeats, ``p95_runs`` each repeat's p95 (ms) and ``noise`` their
-    spread, (max - min) / median: what a baseline comparison allows for."""
+    spread, (max - min) / median: what a baseline comparison allows for. ``p50_vs_reference``: the
+    index's own speed, with the machine's divided out: each query's fastest repeat, their p50, divided
+    by the same of the reference query timed beside it (:mod:`memctl.bench.reference`); None when the
+    reference query could not run. ``reference_p50_ms`` is that reference p50."""
 
     ef_search: int
     p95_runs: tuple[float, ...] = ()
     noise: float = 0.0
+    p50_vs_reference: float | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,9 @@ class RawComparison:
 @dataclass(frozen=True)
 class Regression:
     """A measurement worse than the baseline by more than its limit (for p95: the larger of
-    --max-latency-growth and twice the measured ``noise`` of either run)."""
+    --max-latency-growth and twice the measured ``noise`` of either run; and, when both runs timed the
+    reference query, ``index_change``, the growth of ``p50_vs_reference``, above --max-latency-growth).
+    Metric ``p50_vs_reference``: the index's own speed fell by more than --max-latency-growth."""
 
     metric: str
     ef_search: int
@@ -213,6 +220,7 @@ class Regression:
     change: float
     limit: float
     noise: float = 0.0
+    index_change: float | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +261,7 @@ class BenchResult:
     regressions: list[Regression] = field(default_factory=list)
     baseline: str | None = None
     fingerprint_changes: list[str] = field(default_factory=list)
+    latency_notes: list[str] = field(default_factory=list)  # p95 growth the machine's speed explains
     slo: SloCheck | None = None
     elapsed_s: float = 0.0
 

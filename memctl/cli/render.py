@@ -246,14 +246,20 @@ def _bench_sections(result: BenchResult) -> list[Section]:
                              round(b.index_bytes / 2**20, 2), b.bytes_per_vector, b.recall_mean,
                              "yes" if b.graph_exceeded_memory else "no"] for b in result.builds]))
     if result.baseline:
-        rows = [[r.metric, r.ef_search, r.baseline, r.current, r.change, r.limit, r.noise] for r in result.regressions]
-        changed = ("; environment changed: " + ", ".join(result.fingerprint_changes)) if result.fingerprint_changes \
-            else "; same environment (fingerprint)"
+        rows = [[r.metric, r.ef_search, r.baseline, r.current, r.change, r.limit, r.noise,
+                 "" if r.index_change is None else r.index_change] for r in result.regressions]
+        changed = ("environment changed: " + ", ".join(result.fingerprint_changes)) if result.fingerprint_changes \
+            else "same environment (fingerprint)"
         noise = max((p.noise for p in result.points), default=0.0)
         out.append(Section(f"Regressions against {result.baseline}: {len(rows)}" if rows else
                            f"No regression against {result.baseline}",
-                           ["metric", "ef_search", "baseline", "current", "change", "limit", "noise"], rows,
-                           f"p95 noise measured in this run up to {noise:.1%}{changed}"))
+                           ["metric", "ef_search", "baseline", "current", "change", "limit", "noise",
+                            "own"], rows,
+                           f"{changed}; p95 noise measured in this run up to {noise:.1%}; own: the index's own "
+                           "change, p50 relative to the reference query timed beside it"))
+        if result.latency_notes:
+            out.append(Section("p95 growth the machine explains (not regressions)", ["note"],
+                               [[n] for n in result.latency_notes]))
     if result.slo is not None:
         s = result.slo
         title = (f"SLO met from ef_search {s.met_at}" if s.met_at is not None else "SLO missed at every ef_search")
@@ -282,11 +288,12 @@ def _(result: BenchResult) -> list[Section]:
         return [*out, Section("bench-hnsw: INVALID (not measured)", ["reason"], [[w] for w in why], caption,
                               primary=True)]
     rows = [[p.ef_search, p.recall_mean, p.recall_min, p.recall_dist_mean, p.recall_dist_min, p.ndcg_mean, p.p50_ms,
-             p.p95_ms, p.p99_ms, p.qps, p.short_share, f"{p.noise:.1%}" if len(p.p95_runs) > 1 else ""]
-            for p in result.points]
+             p.p95_ms, p.p99_ms, p.qps, p.short_share, f"{p.noise:.1%}" if len(p.p95_runs) > 1 else "",
+             "" if p.p50_vs_reference is None else p.p50_vs_reference] for p in result.points]
     out.append(Section(f"bench-hnsw: recall@{result.k} and latency by ef_search",
                        ["ef_search", "recall mean", "recall min", "recall (dist) mean", "recall (dist) min",
-                        f"NDCG@{result.k}", "p50 ms", "p95 ms", "p99 ms", "QPS", "short share", "p95 noise"], rows,
+                        f"NDCG@{result.k}", "p50 ms", "p95 ms", "p99 ms", "QPS", "short share", "p95 noise",
+                        "p50 / reference"], rows,
                        caption, primary=True))
     return out + _bench_sections(result)
 

@@ -30,7 +30,7 @@ def queries(dataset_path):
 async def test_sweep_fingerprint_targets_and_warm_cold(seeded, queries, tmp_path):
     result = await bench_hnsw(seeded, BenchOptions(queries=queries, num_queries=100, ef_search=(10, 40, 320),
                                                    cache_dir=tmp_path))
-    assert result.valid and result.plan.ok and result.schema_version == 4
+    assert result.valid and result.plan.ok and result.schema_version == 5
     assert INDEX in result.plan.approximate_plan and INDEX not in result.plan.truth_plan
     assert [p.ef_search for p in result.points] == [10, 40, 320]
     at40 = result.point(40)
@@ -153,10 +153,21 @@ async def test_baseline_comparison_flags_recall_and_latency(seeded, queries, tmp
     result = await bench_hnsw(seeded, opts)
     p = result.point(40)
     same = {"points": [{"ef_search": 40, "recall_mean": p.recall_mean, "p95_ms": p.p95_ms}]}
-    assert compare(result, same) == []
+    assert compare(result, same) == ([], [])
     better = {"points": [{"ef_search": 40, "recall_mean": p.recall_mean + 0.05, "p95_ms": p.p95_ms / 2}]}
-    found = {(r.metric, r.ef_search) for r in compare(result, better)}
-    assert found == {("recall_mean", 40), ("p95_ms", 40)}
+    found = {(r.metric, r.ef_search) for r in compare(result, better)[0]}
+    assert found == {("recall_mean", 40), ("p95_ms", 40)}  # a baseline without the reference: p95 alone
+    # The reference query was timed beside each query: the index's own speed decides.
+    assert p.reference_p50_ms > 0 and p.p50_vs_reference > 0
+    fast = p.p95_ms / 4  # 4x: far beyond any noise
+    machine = {"points": [{"ef_search": 40, "recall_mean": p.recall_mean, "p95_ms": fast, "p95_runs": [fast],
+                           "p50_vs_reference": p.p50_vs_reference}]}
+    regressions, notes = compare(result, machine)
+    assert regressions == [] and len(notes) == 1 and "the machine, not a regression" in notes[0], notes
+    index = {"points": [{**machine["points"][0], "p50_vs_reference": p.p50_vs_reference / 2}]}
+    regressions, notes = compare(result, index)
+    assert [(r.metric, r.ef_search) for r in regressions] == [("p50_vs_reference", 40), ("p95_ms", 40)]
+    assert notes == [] and regressions[1].index_change > 0.9
 
 
 async def test_sampled_queries_and_org_filter(seeded):

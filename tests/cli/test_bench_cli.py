@@ -31,7 +31,7 @@ def test_output_baseline_csv_and_plot(db_url, dataset_path, tmp_path, monkeypatc
     assert out.exit_code == 0, out.stdout + out.stderr
     assert only_database_line(out.stderr)
     run = json.loads(out.stdout)
-    assert json.loads(saved.read_text())["points"] == run["points"] and run["schema_version"] == 4
+    assert json.loads(saved.read_text())["points"] == run["points"] and run["schema_version"] == 5
     assert run["fingerprint"]["index"] == "ix_memory_embeddings_hnsw_1" and run["valid"] and run["ok"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
