@@ -58,3 +58,6 @@ def test_wheel_migrates_verifies_and_lists_history_from_any_directory(installed,
     assert json.loads(verified.stdout)["clean"] is True  # the packaged files' checksums match
     history = _run(installed, tmp_path, "history", "--json", "--database-url", u)
     assert history.returncode == 0 and all(r["applied"] for r in json.loads(history.stdout)["revisions"])
+    seeded = _run(installed, tmp_path, "seed", "--synthetic", "300", "--json", "--database-url", u)
+    assert seeded.returncode == 0, seeded.stderr  # the synthetic-data model ships in the wheel
+    assert json.loads(seeded.stdout)["memories_inserted"] == 300

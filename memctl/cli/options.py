@@ -48,7 +48,8 @@ Model = Annotated[str | None, typer.Option(
 DatasetFile = Annotated[Path | None, typer.Option(
     "--dataset", metavar="PATH.npz", help="Dataset with texts, embeddings (n, d) float32 and model.")]
 Synthetic = Annotated[int | None, typer.Option(
-    "--synthetic", metavar="N", help="Generate N texts with clustered unit vectors (default model's space).")]
+    "--synthetic", metavar="N",
+    help="Generate N texts with unit vectors drawn from a model of real MiniLM embeddings (memctl.data.synthetic).")]
 Limit = Annotated[int | None, typer.Option("--limit", metavar="N", help="Use only the first N dataset rows.")]
 Wait = Annotated[float, typer.Option(
     "--wait", metavar="SECONDS", min=0,

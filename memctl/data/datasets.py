@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from memctl.data.synthetic import shipped_mixture
 from memctl.errors import ConfigError, DatasetError
 from memctl.models.embeddings import DEFAULT_MODEL_DIM, DEFAULT_MODEL_NAME
 from memctl.models.memory import MAX_CONTENT_CHARS
@@ -201,21 +202,21 @@ SYNTHETIC_CHUNK = 8192  # rows generated at a time: memory stays constant, rows 
 
 @dataclass
 class SyntheticRows:
-    """``n`` generated texts with clustered unit vectors (``dim``) in ``model``'s space, made
+    """``n`` generated texts with unit vectors (``dim``) in ``model``'s space, made
     :data:`SYNTHETIC_CHUNK` rows at a time (:meth:`batches`), so memory stays constant whatever ``n``
     (issue 15: 1,000,000 rows held at once took 9.1 GB). Deterministic in ``seed``: chunk k comes from
     its own generator (``seed``, k), so a row is the same whatever the batch size.
 
-    Vectors are cluster centres plus Gaussian noise (sigma 0.35 per unit-norm centre), normalised to
-    unit length, so approximate search has real neighbourhoods to find. Texts are distinct (each
-    carries its row number).
+    Vectors are drawn from the mixture fitted to real MiniLM embeddings
+    (:func:`memctl.data.synthetic.shipped_mixture`), so approximate search meets neighbourhoods like
+    real text's. Texts are distinct (each carries its row number) and name the row's component as its
+    topic.
     """
 
     n: int
     dim: int = DEFAULT_MODEL_DIM
     model: str = DEFAULT_MODEL_NAME
     seed: int = 0
-    clusters: int = 32
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -229,36 +230,27 @@ class SyntheticRows:
     def __len__(self) -> int:
         return self.n
 
-    def _centres(self) -> np.ndarray:
-        centres = np.random.default_rng(self.seed).standard_normal((self.clusters, self.dim)).astype(np.float32)
-        return centres / np.linalg.norm(centres, axis=1, keepdims=True)
-
-    def chunk(self, k: int, centres: np.ndarray | None = None) -> Dataset:
+    def chunk(self, k: int) -> Dataset:
         """Rows ``k * SYNTHETIC_CHUNK`` up to the next chunk (or ``n``)."""
         start = k * SYNTHETIC_CHUNK
         rows = min(SYNTHETIC_CHUNK, self.n - start)
-        centres = self._centres() if centres is None else centres
         rng = np.random.default_rng([self.seed, k])
-        labels = rng.integers(0, self.clusters, rows)
-        emb = centres[labels] + rng.standard_normal((rows, self.dim)).astype(np.float32) * (0.35 / np.sqrt(self.dim))
-        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        emb, labels = shipped_mixture().sample(rng, rows, self.dim)
         words = rng.integers(0, len(_WORDS), (rows, 8))
         texts = [f"memory {start + i}: " + " ".join(_WORDS[w] for w in row) + f" (topic {labels[i]})"
                  for i, row in enumerate(words)]
-        return Dataset(texts, emb.astype(np.float32), self.model, self.source)
+        return Dataset(texts, emb, self.model, self.source)
 
     def batches(self, size: int) -> Iterator[Dataset]:
         """The rows, chunk by chunk, in slices of at most ``size``."""
-        centres = self._centres()
         for k in range((self.n + SYNTHETIC_CHUNK - 1) // SYNTHETIC_CHUNK):
-            yield from self.chunk(k, centres).batches(size)
+            yield from self.chunk(k).batches(size)
 
 
-def synthetic(n: int, dim: int = DEFAULT_MODEL_DIM, *, clusters: int = 32, seed: int = 0,
-              model: str = DEFAULT_MODEL_NAME) -> Dataset:
+def synthetic(n: int, dim: int = DEFAULT_MODEL_DIM, *, seed: int = 0, model: str = DEFAULT_MODEL_NAME) -> Dataset:
     """All ``n`` rows of :class:`SyntheticRows` in memory at once: texts (n,), embeddings (n, dim) float32.
     For a few hundred thousand rows at most; seed streams :class:`SyntheticRows` instead."""
-    rows = SyntheticRows(n, dim, model, seed, clusters)
+    rows = SyntheticRows(n, dim, model, seed)
     parts = list(rows.batches(SYNTHETIC_CHUNK))
     return Dataset([t for p in parts for t in p.texts], np.concatenate([p.embeddings for p in parts]), model,
                    rows.source)
