@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from memctl.db.engine import pg_ms
 from memctl.models import SCHEMA
 
-_LEFTOVER = re.compile(r"_cc(new|old)\d*$")
+# REINDEX CONCURRENTLY's copies, and revision 0018's temporary builds (an INVALID one is dropped, not
+# rebuilt: the revision builds it again, and rebuilt at head it would stay as a duplicate index).
+_LEFTOVER = re.compile(r"_cc(new|old)\d*$|^ix_memory_embeddings_hnsw_\d+_0018$")
 
 # INVALID indexes of the schema, one name per row; an index that a build is still working on (listed
 # in pg_stat_progress_create_index) is not broken yet and is left out. The one definition, for the
@@ -33,7 +35,8 @@ SELECT i.relname
 
 async def repair_invalid_indexes(engine: AsyncEngine, dry_run: bool = False,
                                  lock_timeout_s: float | None = None) -> list[str]:
-    """Drop leftover ``_ccnew``/``_ccold`` copies (``DROP INDEX CONCURRENTLY``), then rebuild every
+    """Drop leftover ``_ccnew``/``_ccold`` copies and revision 0018's INVALID ``_0018`` builds (``DROP
+    INDEX CONCURRENTLY``), then rebuild every
     other INVALID index of agent_memory (``REINDEX INDEX CONCURRENTLY``); one line per index,
     'dropped agent_memory.x' or 'rebuilt agent_memory.x' ('would ...' with ``dry_run``).
     ``lock_timeout_s`` bounds each wait (a concurrent rebuild waits for older transactions: a lock

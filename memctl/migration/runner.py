@@ -47,6 +47,18 @@ from memctl.migration.revisions import (
     script_directory,
 )
 
+# Revisions with steps outside their transaction (CREATE/DROP INDEX CONCURRENTLY in autocommit blocks):
+# a failure rolls back only the transactional part, and a re-run goes on from the finished steps.
+PARTLY_TRANSACTIONAL = {"0009", "0018"}
+
+
+def _undone(revision: str) -> str:
+    """How much of a failed ``revision`` was rolled back, for the error line."""
+    if revision in PARTLY_TRANSACTIONAL:
+        return ("its transaction was rolled back (its CONCURRENTLY steps run outside it and may be done: "
+                "a re-run goes on from them)")
+    return "was rolled back"
+
 LOCK_NAME = "migrate"
 
 __all__ = ["Guard", "MigrationResult", "RevisionInfo", "current_revision", "downgrade", "head_revision",
@@ -158,7 +170,7 @@ async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
                 blockers = [f"the INVALID-index repair waited past lock_timeout: {first_error_line(exc)}"]
             else:
                 nxt, at = await _position(engine, target, fn is command.upgrade, script_location)
-                raise MigrationFailed(f"revision {nxt} failed and was rolled back: {first_error_line(_root(exc))}; "
+                raise MigrationFailed(f"revision {nxt} failed and {_undone(nxt)}: {first_error_line(_root(exc))}; "
                                       f"the database is at {at or 'base'}") from exc
         if not blockers:
             return attempt
@@ -167,7 +179,10 @@ async def _guarded(engine: AsyncEngine, cfg: Config, fn, target: str, guard: Gua
             who = "; ".join(b if isinstance(b, str) else b.describe() for b in blockers)
             raise LockTimeout(
                 f"revision {nxt} could not get its lock within lock_timeout {guard.lock_timeout_s:g} s "
-                f"on {attempt} attempts: {who}. Nothing of {nxt} was applied; the database is at {at or 'base'}")
+                f"on {attempt} attempts: {who}. "
+                + ("Nothing of it was applied" if nxt not in PARTLY_TRANSACTIONAL else
+                   "Its transaction was not applied (its CONCURRENTLY steps may be: a re-run goes on)")
+                + f"; the database is at {at or 'base'}")
         await asyncio.sleep(guard.backoff_s * 2 ** (attempt - 1))
 
 
