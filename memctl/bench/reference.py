@@ -9,8 +9,8 @@ on how fast the server runs at that moment, so p50 / reference p50 is the index'
 
 Measured here (200 queries at ef_search 40 over 3,000 rows, 12 rounds, three CPU burners started and
 stopped between rounds): the query's p50 moved 0.67-1.51 ms, p50 / reference p50 only 1.26-1.45.
-p95 follows the scheduler under load (p95 / reference p50 moved 1.7-8.0), which is why a baseline
-comparison needs p95 beyond its noise *and* this ratio beyond --max-latency-growth to call a regression.
+p95 follows the scheduler under load (p95 / reference p50 moved 1.7-8.0), so p95 alone cannot tell a
+busy machine from a slower index; :mod:`memctl.bench.baseline` says how the comparison uses both.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ async def reference_query(conn: asyncpg.Connection, model: ModelSpec,
                           k: int) -> asyncpg.prepared_stmt.PreparedStatement | None:
     """Create the session's temporary reference table (the first REFERENCE_ROWS of ``model``'s
     vectors in a fixed order: the same rows in every run over the same data) and prepare its query
-    (one parameter: the query vector). None when the role may not create temporary tables (the
-    comparison then falls back to p95 alone, and says so)."""
+    (one parameter: the query vector). None when the role may not create temporary tables or the
+    server is a standby (the run then says so among the fingerprint's warnings, and a baseline
+    comparison judges p95 alone)."""
     try:
         await conn.execute(f"DROP TABLE IF EXISTS pg_temp.{TABLE}")
         await conn.execute(

@@ -196,6 +196,10 @@ async def _sweep(conn: asyncpg.Connection, t: Target, truth: Truth, opts: BenchO
     # spread (the noise a baseline comparison allows for) includes the machine's drift during it.
     # Each query is followed by the reference query (memctl.bench.reference): the machine's speed beside it.
     reference = await reference_query(conn, t.model, opts.k)
+    if reference is None:
+        result.fingerprint.warnings.append(
+            "no reference query (the role may not create temporary tables, or the server is a standby): "
+            "p50_vs_reference is not measured and a --baseline judges p95 alone")
     runs: dict[int, list] = {int(ef): [] for ef in opts.ef_search}
     timings: dict[int, list] = {int(ef): [] for ef in opts.ef_search}
     for r in range(opts.repeats):

@@ -94,12 +94,16 @@ class SweepPoint(Stats):
     spread, (max - min) / median: what a baseline comparison allows for. ``p50_vs_reference``: the
     index's own speed, with the machine's divided out: each query's fastest repeat, their p50, divided
     by the same of the reference query timed beside it (:mod:`memctl.bench.reference`); None when the
-    reference query could not run. ``reference_p50_ms`` is that reference p50."""
+    reference query could not run. ``reference_p50_ms`` is that reference p50, ``p50_best_ms`` the
+    query's, and ``p50_vs_reference_noise`` the spread of the repeats' own p50 / reference p50,
+    (max - min) / median."""
 
     ef_search: int
     p95_runs: tuple[float, ...] = ()
     noise: float = 0.0
+    p50_best_ms: float | None = None
     p50_vs_reference: float | None = None
+    p50_vs_reference_noise: float | None = None
 
 
 @dataclass(frozen=True)

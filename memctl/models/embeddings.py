@@ -266,7 +266,7 @@ def hnsw_index(table: str, model: ModelSpec) -> Index:
 
     ``USING hnsw ((embedding::vector(dim)) <opclass>) WITH (m, ef_construction) WHERE model_id = id``,
     plus ``AND searchable`` on memory_embeddings (revision 0018: a memory that is archived or deleted
-    gets no new graph entry, which made archiving 13x faster at 100,000 rows; pgvector README,
+    gets no new graph entry, which took archiving 9,968 of 100,000 rows from 38.7 s to 4.4 s; pgvector README,
     "Filtering", partial indexes). Built on a scratch Table so that it is not attached to the
     models' MetaData.
     """

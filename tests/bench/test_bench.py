@@ -158,16 +158,26 @@ async def test_baseline_comparison_flags_recall_and_latency(seeded, queries, tmp
     found = {(r.metric, r.ef_search) for r in compare(result, better)[0]}
     assert found == {("recall_mean", 40), ("p95_ms", 40)}  # a baseline without the reference: p95 alone
     # The reference query was timed beside each query: the index's own speed decides.
-    assert p.reference_p50_ms > 0 and p.p50_vs_reference > 0
+    assert p.reference_p50_ms > 0 and p.p50_vs_reference > 0 and p.p50_best_ms > 0
     fast = p.p95_ms / 4  # 4x: far beyond any noise
-    machine = {"points": [{"ef_search": 40, "recall_mean": p.recall_mean, "p95_ms": fast, "p95_runs": [fast],
-                           "p50_vs_reference": p.p50_vs_reference}]}
-    regressions, notes = compare(result, machine)
+    same = {"ef_search": 40, "recall_mean": p.recall_mean, "p95_ms": fast, "p95_runs": [fast],
+            "p50_best_ms": p.p50_best_ms, "p50_vs_reference": p.p50_vs_reference,
+            "reference_p50_ms": p.reference_p50_ms}
+    # p95 grew, the reference query slowed as much (machine twice as slow), the index's speed did not
+    regressions, notes = compare(result, {"points": [{**same, "reference_p50_ms": p.reference_p50_ms / 2}]})
     assert regressions == [] and len(notes) == 1 and "the machine, not a regression" in notes[0], notes
-    index = {"points": [{**machine["points"][0], "p50_vs_reference": p.p50_vs_reference / 2}]}
-    regressions, notes = compare(result, index)
+    # p95 grew and the reference did not slow: a tail-only regression is reported
+    regressions, notes = compare(result, {"points": [same]})
+    assert [(r.metric, r.ef_search) for r in regressions] == [("p95_ms", 40)] and notes == []
+    # the index's own speed halved and its latency grew: both latency metrics regress
+    index = {**same, "p50_vs_reference": p.p50_vs_reference / 2, "p50_best_ms": p.p50_best_ms / 4}
+    regressions, notes = compare(result, {"points": [index]})
     assert [(r.metric, r.ef_search) for r in regressions] == [("p50_vs_reference", 40), ("p95_ms", 40)]
     assert notes == [] and regressions[1].index_change > 0.9
+    # a faster machine: the ratio grew but the latency did not, no regression
+    regressions, _ = compare(result, {"points": [{**same, "p95_ms": p.p95_ms, "p95_runs": [p.p95_ms],
+                                                  "p50_vs_reference": p.p50_vs_reference / 2}]})
+    assert regressions == []
 
 
 async def test_sampled_queries_and_org_filter(seeded):

@@ -59,3 +59,10 @@ def test_output_baseline_csv_and_plot(db_url, dataset_path, tmp_path, monkeypatc
     bogus.write_text("{}")
     out = invoke(*common, "--baseline", bogus)
     assert out.exit_code == 2 and out.stderr.count("\n") == 1 and "schema_version" in out.stderr
+    for field, value in (("p50_vs_reference", "1.2"), ("p50_vs_reference", 0), ("p95_ms", "3"), ("ef_search", "x"),
+                         ("p95_runs", [1, None])):
+        broken = json.loads(saved.read_text())
+        broken["points"][0][field] = value
+        bogus.write_text(json.dumps(broken))
+        out = invoke(*common, "--baseline", bogus)
+        assert out.exit_code == 2 and out.stderr.count("\n") == 1 and "finite number" in out.stderr, (field, out.stderr)
