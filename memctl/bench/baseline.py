@@ -7,12 +7,13 @@ runs by up to 2x, every repeat alike (issue 15). So against a baseline each ef_s
 (:mod:`memctl.bench.reference`), whose cost depends on the machine only. Latency regressions:
 
 - ``p50_vs_reference``: the index's own speed (per query the fastest repeat, their p50, over the
-  same of the reference query) slower than the baseline's by more than the larger of
-  --max-latency-growth and twice the spread of the repeats' own ratios, *and* that p50 itself
-  (``p50_best_ms``) grown by more than --max-latency-growth and 0.25 ms. The ratio stayed within
-  1.34-1.43 in 8 rounds of 200 queries while p95 moved 5-20 ms with CPU burners coming and going;
-  under other load a review saw 1.50-1.72 with 200 queries and 1.16-2.21 with 20, hence the noise
-  allowance and the latency condition.
+  same of the reference query) slower than the baseline's by more than --max-latency-growth, *and*
+  that p50 itself (``p50_best_ms``) grown by more than --max-latency-growth and 0.25 ms. The ratio
+  stayed within 1.34-1.43 in 8 rounds of 200 queries while p95 moved 5-20 ms with CPU burners coming
+  and going; under other load a review saw 1.50-1.72 with 200 queries but 1.16-2.21 with 20 (hence
+  the latency condition, and the warning below 100 queries). The spread of the repeats' own ratios
+  is reported (``p50_vs_reference_noise``) but not allowed for: under heavy load it grew past 100 %
+  and hid a graph 2x slower.
 - ``p95_ms``: the fastest new repeat's p95 above the slowest baseline repeat's by more than the
   larger of --max-latency-growth and twice the spread measured in either run ((max - min) / median
   of the repeats' p95), and by more than MIN_LATENCY_CHANGE_MS (0.25 ms, scheduler jitter); and,
@@ -131,15 +132,14 @@ def compare(result: BenchResult, baseline: dict[str, Any], max_recall_drop: floa
             out.append(Regression("recall_mean", new.ef_search, old["recall_mean"], new.recall_mean,
                                   round(-drop, 4), max_recall_drop))
         index_change = _index_change(old, new)
-        speed_limit = max(max_latency_growth, 2 * max(float(old.get("p50_vs_reference_noise") or 0.0),
-                                                      new.p50_vs_reference_noise or 0.0))
-        # the ratio grew beyond its noise, and the latency itself grew too (a faster machine whose
-        # reference sped up more than the index is not a regression)
-        if (index_change is not None and index_change > speed_limit and old.get("p50_best_ms") and new.p50_best_ms
+        # the ratio grew, and the latency itself grew too (a faster machine whose reference sped up
+        # more than the index is not a regression, nor a slower one whose reference slowed as much)
+        if (index_change is not None and index_change > max_latency_growth and old.get("p50_best_ms")
+                and new.p50_best_ms
                 and new.p50_best_ms / old["p50_best_ms"] - 1 > max_latency_growth
                 and new.p50_best_ms - old["p50_best_ms"] > MIN_LATENCY_CHANGE_MS):
             out.append(Regression("p50_vs_reference", new.ef_search, old["p50_vs_reference"], new.p50_vs_reference,
-                                  index_change, round(speed_limit, 4), index_change=index_change))
+                                  index_change, max_latency_growth, index_change=index_change))
         if old["p95_ms"] > 0:
             # with repeats on both sides, the best new repeat against the worst old one: a shift of the
             # whole machine between the runs moves every repeat, a regression leaves no overlap

@@ -52,6 +52,7 @@ from memctl.progress import Progress, no_progress
 __all__ = ["BenchOptions", "bench_hnsw"]
 
 WARMUP_QUERIES = 20
+MIN_GATE_QUERIES = 100  # below it, a --baseline run is warned that its percentiles are noisy
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,10 @@ async def _sweep(conn: asyncpg.Connection, t: Target, truth: Truth, opts: BenchO
     # spread (the noise a baseline comparison allows for) includes the machine's drift during it.
     # Each query is followed by the reference query (memctl.bench.reference): the machine's speed beside it.
     reference = await reference_query(conn, t.model, opts.k)
+    if opts.baseline is not None and len(t.queries) < MIN_GATE_QUERIES:
+        result.fingerprint.warnings.append(
+            f"{len(t.queries)} queries: p50 and p95 of fewer than {MIN_GATE_QUERIES} are noisy for a --baseline "
+            f"comparison (a review saw p50 / reference move 1.16-2.21 with 20 queries, 1.50-1.72 with 200)")
     if reference is None:
         result.fingerprint.warnings.append(
             "no reference query (the role may not create temporary tables, or the server is a standby): "

@@ -62,7 +62,8 @@ async def test_baseline_gate_is_stable_and_catches_a_real_regression(scratch_mig
     out = await asyncio.to_thread(bench, "--baseline", str(base), "--json")
     doc = json.loads(out.stdout)
     slower = {r["ef_search"]: r for r in doc["regressions"] if r["metric"] == "p50_vs_reference"}
-    assert out.exit_code == 1 and 40 in slower and slower[40]["index_change"] > 0.2, doc["regressions"]
+    assert out.exit_code == 1 and 40 in slower and slower[40]["index_change"] > 0.2, (
+        doc["regressions"], doc["points"], json.loads(base.read_text())["points"])
     assert "m: 16 -> 48" in doc["fingerprint_changes"], doc["fingerprint_changes"]
 
     # a recall regression: the index rebuilt with m = 4 (ef_construction 8)
