@@ -119,9 +119,9 @@ def combine(ef_search: int, runs: list[Stats], timings: list | None = None) -> S
 def compare(result: BenchResult, baseline: dict[str, Any], max_recall_drop: float = DEFAULT_MAX_RECALL_DROP,
             max_latency_growth: float = DEFAULT_MAX_LATENCY_GROWTH) -> tuple[list[Regression], list[str]]:
     """(regressions, latency notes): every ef_search measured in both runs where recall@k (mean) dropped
-    by more than ``max_recall_drop`` (absolute), the index's own speed (``p50_vs_reference``) fell by
-    more than ``max_latency_growth``, or p95 grew beyond the noise with the index's own speed beyond
-    ``max_latency_growth`` (module docstring); a note per p95 growth the machine explains."""
+    by more than ``max_recall_drop`` (absolute), the index's own speed (``p50_vs_reference``) and its
+    p50 fell by more than ``max_latency_growth``, or p95 grew beyond the noise and the machine does not
+    explain it (module docstring); a note per p95 growth the machine explains."""
     out, notes = [], []
     for old in baseline["points"]:
         new = result.point(int(old["ef_search"]))
