@@ -1,7 +1,7 @@
 """bench-hnsw as a deploy gate (issue 15): identical runs against a baseline pass 10 times out of 10
 (repeats' ranges, noise, and the reference query that divides the machine's speed out); real regressions
-exit 1 naming them, with the fingerprint change beside them: p95 with the index rebuilt with m = 48 /
-ef_construction 200 (a slower graph), recall with m = 4; --min-recall / --max-p95-ms exit 1 naming each
+exit 1 naming them, with the fingerprint change beside them: p50 / reference with the index rebuilt with
+m = 100 / ef_construction 200 (a slower graph), recall with m = 4; --min-recall / --max-p95-ms exit 1 naming each
 ef_search's miss."""
 
 from __future__ import annotations
@@ -57,14 +57,16 @@ async def test_baseline_gate_is_stable_and_catches_a_real_regression(scratch_mig
         assert out.exit_code == 0 and doc["regressions"] == [], (attempt, doc["regressions"], doc["points"])
         assert doc["fingerprint_changes"] == [] and doc["ok"], (attempt, doc["fingerprint_changes"])
 
-    # a latency regression: a denser graph (m = 48, ef_construction 200) visits far more neighbours per step
-    await _rebuild(engine, m=48, ef_construction=200)
+    # a latency regression: the densest graph pgvector builds (m = 100, ef_construction 200) visits far more
+    # neighbours per step (measured beside a 1M-row seed: p50 / reference +80 % at ef_search 10, +87 % at 40;
+    # m = 48 gave +25-42 %, too close to the 20 % limit under load)
+    await _rebuild(engine, m=100, ef_construction=200)
     out = await asyncio.to_thread(bench, "--baseline", str(base), "--json")
     doc = json.loads(out.stdout)
     slower = {r["ef_search"]: r for r in doc["regressions"] if r["metric"] == "p50_vs_reference"}
-    assert out.exit_code == 1 and 40 in slower and slower[40]["index_change"] > 0.2, (
+    assert out.exit_code == 1 and slower and min(r["index_change"] for r in slower.values()) > 0.2, (
         doc["regressions"], doc["points"], json.loads(base.read_text())["points"])
-    assert "m: 16 -> 48" in doc["fingerprint_changes"], doc["fingerprint_changes"]
+    assert "m: 16 -> 100" in doc["fingerprint_changes"], doc["fingerprint_changes"]
 
     # a recall regression: the index rebuilt with m = 4 (ef_construction 8)
     await _rebuild(engine, m=4, ef_construction=8)
