@@ -95,6 +95,8 @@ async def test_stats_report_prometheus_file_and_thresholds(scratch_migrated, dat
     assert out.exit_code == 1 and "maintain task purge has never succeeded (last: failed)" in out.stderr
     # dead tuples (250 memories deleted now: maintain vacuum above cleaned the earlier ones), once the
     # statistics reach pg_stat_user_tables
+    async with engine.begin() as conn:  # autovacuum could clear the dead tuples between the wait and the read
+        await conn.execute(text("ALTER TABLE agent_memory.memories SET (autovacuum_enabled = off)"))
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM agent_memory.memories WHERE id IN (SELECT id FROM agent_memory.memories "
                                 "WHERE deleted_at IS NULL AND status = 'active' ORDER BY id DESC LIMIT 250)"))
