@@ -102,18 +102,18 @@ def combine(ef_search: int, runs: list[Stats], timings: list | None = None) -> S
            for name in ("p50_ms", "p95_ms", "p99_ms", "qps")}
     p95s = tuple(r.p95_ms for r in runs)
     noise = round((max(p95s) - min(p95s)) / med["p95_ms"], 4) if len(runs) > 1 and med["p95_ms"] > 0 else 0.0
-    speed = best_p50 = speed_noise = None
-    med["reference_p50_ms"] = None
+    speed = best_p50 = speed_noise = reference_p50 = None
     if timings and all(ref is not None and np.median(ref) > 0 for _, ref in timings):
         best = np.min([lat for lat, _ in timings], axis=0)
         best_ref = np.min([ref for _, ref in timings], axis=0)
-        med["reference_p50_ms"] = round(float(np.median(best_ref)), 3)
+        reference_p50 = round(float(np.median(best_ref)), 3)
         best_p50 = round(float(np.median(best)), 3)
         speed = round(best_p50 / float(np.median(best_ref)), 4)
         each = [float(np.median(lat) / np.median(ref)) for lat, ref in timings]
         speed_noise = round((max(each) - min(each)) / float(np.median(each)), 4) if len(each) > 1 else 0.0
     return SweepPoint(**{**vars(first), **med}, ef_search=ef_search, p95_runs=p95s, noise=noise,
-                      p50_best_ms=best_p50, p50_vs_reference=speed, p50_vs_reference_noise=speed_noise)
+                      p50_best_ms=best_p50, reference_p50_ms=reference_p50, p50_vs_reference=speed,
+                      p50_vs_reference_noise=speed_noise)
 
 
 def compare(result: BenchResult, baseline: dict[str, Any], max_recall_drop: float = DEFAULT_MAX_RECALL_DROP,
@@ -131,7 +131,7 @@ def compare(result: BenchResult, baseline: dict[str, Any], max_recall_drop: floa
         if drop > max_recall_drop:
             out.append(Regression("recall_mean", new.ef_search, old["recall_mean"], new.recall_mean,
                                   round(-drop, 4), max_recall_drop))
-        index_change = _index_change(old, new)
+        index_change = _growth(old, new, "p50_vs_reference")
         # the ratio grew, and the latency itself grew too (a faster machine whose reference sped up
         # more than the index is not a regression, nor a slower one whose reference slowed as much)
         if (index_change is not None and index_change > max_latency_growth and old.get("p50_best_ms")
@@ -149,7 +149,7 @@ def compare(result: BenchResult, baseline: dict[str, Any], max_recall_drop: floa
             noise = max(float(old.get("noise", 0.0)), new.noise)
             limit = max(max_latency_growth, 2 * noise)
             if growth > limit and after - before > MIN_LATENCY_CHANGE_MS:
-                machine = _reference_change(old, new)
+                machine = _growth(old, new, "reference_p50_ms")
                 # the machine explains it only if the reference query did slow down, and the index's own
                 # speed did not (a tail-only regression leaves the reference as it was: reported)
                 if (machine is not None and machine > max_latency_growth / 2 and index_change is not None
@@ -164,19 +164,11 @@ def compare(result: BenchResult, baseline: dict[str, Any], max_recall_drop: floa
     return out, notes
 
 
-def _reference_change(old: dict[str, Any], new: SweepPoint) -> float | None:
-    """Growth of the reference query's p50 (the machine's slowdown) from the baseline to this run."""
-    before, after = old.get("reference_p50_ms"), new.reference_p50_ms
+def _growth(old: dict[str, Any], new: SweepPoint, field: str) -> float | None:
+    """Relative growth of ``field`` from the baseline point to this run's (None unless both have it):
+    ``p50_vs_reference`` is the index's own speed, ``reference_p50_ms`` the machine's slowdown."""
+    before, after = old.get(field), getattr(new, field)
     return round(after / before - 1, 4) if before and after else None
-
-
-def _index_change(old: dict[str, Any], new: SweepPoint) -> float | None:
-    """Growth of the index's own speed (``p50_vs_reference``) from the baseline to this run (None
-    unless both runs timed the reference query)."""
-    before, after = old.get("p50_vs_reference"), new.p50_vs_reference
-    if not before or not after:
-        return None
-    return round(after / before - 1, 4)
 
 
 FINGERPRINT_FIELDS = ("postgres", "pgvector", "index", "index_exists", "index_valid", "m", "ef_construction",

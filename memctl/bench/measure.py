@@ -43,9 +43,10 @@ async def measure(stmt: asyncpg.prepared_stmt.PreparedStatement, queries: np.nda
 
     Latency is the client round trip of one ``fetch``; QPS is queries over the wall time (the
     reference queries' time excluded). With ``reference`` (a statement of one vector parameter, see
-    :mod:`memctl.bench.reference`), each query is followed by one timed reference query, and its p50
-    is ``reference_p50_ms``: the machine's speed at the same moments. ``timings`` gets one
-    ``(latencies, reference latencies or None)`` pair of (n,) float64 arrays in ms, query by query.
+    :mod:`memctl.bench.reference`), each query is followed by one timed reference query: the
+    machine's speed at the same moments. ``timings`` gets one ``(latencies, reference latencies or
+    None)`` pair of (n,) float64 arrays in ms, query by query (:func:`memctl.bench.baseline.combine`
+    reads them).
     """
     for vec in queries[:warmup]:
         await stmt.fetch(vec, *args)
@@ -71,11 +72,9 @@ async def measure(stmt: asyncpg.prepared_stmt.PreparedStatement, queries: np.nda
         short += len(got) < k
     wall = time.perf_counter() - start - (float(ref.sum()) if reference is not None else 0.0)
     p50, p95, p99 = percentiles_ms(lat)
-    reference_p50 = percentiles_ms(ref)[0] if reference is not None else None
     if timings is not None:
         timings.append((lat * 1000.0, ref * 1000.0 if reference is not None else None))
     return Stats(recall_mean=round(float(by_id.mean()), 4), recall_min=round(float(by_id.min()), 4),
                  recall_dist_mean=round(float(by_dist.mean()), 4), recall_dist_min=round(float(by_dist.min()), 4),
                  ndcg_mean=round(float(ndcg.mean()), 4),
-                 p50_ms=p50, p95_ms=p95, p99_ms=p99, qps=round(n / wall, 1), short_share=round(short / n, 4),
-                 reference_p50_ms=reference_p50)
+                 p50_ms=p50, p95_ms=p95, p99_ms=p99, qps=round(n / wall, 1), short_share=round(short / n, 4))

@@ -84,7 +84,6 @@ class Stats:
     p99_ms: float
     qps: float
     short_share: float
-    reference_p50_ms: float | None = None  # the reference query's p50, timed after each query (None: not run)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +101,7 @@ class SweepPoint(Stats):
     p95_runs: tuple[float, ...] = ()
     noise: float = 0.0
     p50_best_ms: float | None = None
+    reference_p50_ms: float | None = None
     p50_vs_reference: float | None = None
     p50_vs_reference_noise: float | None = None
 
